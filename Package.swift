@@ -1,0 +1,48 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Compute modules are built with unchecked arithmetic/exclusivity and a real CPU target so that
+// SIMD code and auto-vectorised loops use AVX2/FMA (see ../shared/reference/swift-engine.md §6).
+// The -O/-Ounchecked flags only apply to release builds; `make test` builds in release mode.
+#if arch(x86_64)
+let cpuFlags = ["-target-cpu", "haswell"]
+#else
+let cpuFlags: [String] = []
+#endif
+let computeFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(cpuFlags),
+]
+
+let package = Package(
+    name: "Fovea",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fovea", targets: ["fovea"]),
+        .library(name: "FoveaONNX", targets: ["FoveaONNX"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .target(name: "FoveaTensor", dependencies: ["CBLAS"], swiftSettings: computeFlags),
+        .target(name: "FoveaONNX",
+                dependencies: ["FoveaTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: computeFlags),
+        .executableTarget(name: "fovea",
+                          dependencies: ["FoveaONNX", "FoveaTensor",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: computeFlags),
+        .testTarget(name: "FoveaTensorTests", dependencies: ["FoveaTensor"]),
+        .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"],
+                    resources: []),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,31 @@
+import FoveaTensor
+
+/// Every failure of import, planning or execution is one of these, with a message a user can act on.
+public enum EngineError: Error, CustomStringConvertible, Equatable {
+    case unreadable(String)
+    case invalidModel(String)
+    case unsupportedOp(opType: String, node: String, opset: Int, supported: [String])
+    case unsupportedAttribute(node: String, opType: String, message: String)
+    case externalData(tensor: String)
+    case badInput(String)
+    case shape(node: String, opType: String, message: String)
+    case gradient(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let m): return m
+        case .invalidModel(let m): return "invalid ONNX model: \(m)"
+        case .unsupportedOp(let op, let node, let opset, let supported):
+            return "unsupported op '\(op)' at node '\(node)' (opset \(opset)); supported ops: "
+                + supported.joined(separator: ", ")
+        case .unsupportedAttribute(let node, let op, let m):
+            return "node '\(node)' (\(op)): \(m)"
+        case .externalData(let t):
+            return "tensor '\(t)' keeps its data in an external file; save the model with all tensors inside "
+                + "(onnx.save_model(model, path, save_as_external_data=False))"
+        case .badInput(let m): return m
+        case .shape(let node, let op, let m): return "node '\(node)' (\(op)): \(m)"
+        case .gradient(let m): return "gradient: \(m)"
+        }
+    }
+}

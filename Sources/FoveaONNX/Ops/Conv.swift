@@ -1,0 +1,219 @@
+import FoveaTensor
+
+/// Conv (2-D, NCHW): groups (depthwise included), strides, dilations, asymmetric pads, auto_pad,
+/// and an optional fused Relu/Clip (set by the fusion pass as `__activation`).
+/// 1x1 stride-1 convs are plain GEMMs; depthwise convs a direct loop; the rest im2col + GEMM.
+/// Backward: dX = col2im(Wᵀ·dY), dW = dY·colᵀ, dB = Σ dY, after the activation's own backward.
+final class ConvOp: Operator {
+    let ctx: OpContext
+    let group: Int
+    let strides: [Int]?, dilations: [Int]?, pads: [Int]?, kernelShape: [Int]?
+    let autoPad: String
+    let activation: String?
+    let clip: (Float, Float)
+    init(_ ctx: OpContext) throws {
+        self.ctx = ctx
+        group = try ctx.int("group", 1)
+        strides = try ctx.ints("strides")
+        dilations = try ctx.ints("dilations")
+        pads = try ctx.ints("pads")
+        kernelShape = try ctx.ints("kernel_shape")
+        autoPad = try ctx.string("auto_pad", "NOTSET")
+        if case .string(let s)? = ctx.node.attributes["__activation"] { activation = s } else { activation = nil }
+        if case .floats(let f)? = ctx.node.attributes["__clip"], f.count == 2 { clip = (f[0], f[1]) } else {
+            clip = (-Float.greatestFiniteMagnitude, Float.greatestFiniteMagnitude)
+        }
+        guard group >= 1 else { throw ctx.unsupported("group must be >= 1") }
+        guard ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].contains(autoPad) else {
+            throw ctx.unsupported("auto_pad '\(autoPad)' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+        }
+    }
+    var saves: Saves { .inputsAndOutputs }
+
+    struct Shapes { var n: Int; var cin: Int; var cout: Int; var geo: ConvGeometry }
+
+    func shapes(_ x: [Int], _ w: [Int]) throws -> Shapes {
+        guard x.count == 4, w.count == 4 else {
+            throw ctx.shapeError("only 2-D convolution (4-D input and weight) is supported; input \(x), weight \(w)")
+        }
+        let (n, cin, h, wd) = (x[0], x[1], x[2], x[3])
+        let (cout, cpg, kh, kw) = (w[0], w[1], w[2], w[3])
+        guard cin == cpg * group, cout % group == 0 else {
+            throw ctx.shapeError("input has \(cin) channels, weight \(w) with group \(group) expects \(cpg * group)")
+        }
+        if let k = kernelShape, k != [kh, kw] { throw ctx.shapeError("kernel_shape \(k) differs from the weight's \([kh, kw])") }
+        let s = strides ?? [1, 1], d = dilations ?? [1, 1]
+        guard s.count == 2, d.count == 2, s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }) else {
+            throw ctx.shapeError("strides \(s) / dilations \(d) must be two positive ints")
+        }
+        var p = pads ?? [0, 0, 0, 0]
+        guard p.count == 4 else { throw ctx.shapeError("pads must have 4 values, got \(p)") }
+        let ekh = (kh - 1) * d[0] + 1, ekw = (kw - 1) * d[1] + 1
+        var ho: Int, wo: Int
+        switch autoPad {
+        case "VALID":
+            p = [0, 0, 0, 0]
+            ho = (h - ekh) / s[0] + 1; wo = (wd - ekw) / s[1] + 1
+        case "SAME_UPPER", "SAME_LOWER":
+            ho = (h + s[0] - 1) / s[0]; wo = (wd + s[1] - 1) / s[1]
+            let ph = max(0, (ho - 1) * s[0] + ekh - h), pw = max(0, (wo - 1) * s[1] + ekw - wd)
+            if autoPad == "SAME_UPPER" { p = [ph / 2, pw / 2, ph - ph / 2, pw - pw / 2] } else {
+                p = [ph - ph / 2, pw - pw / 2, ph / 2, pw / 2]
+            }
+        default:
+            ho = (h + p[0] + p[2] - ekh) / s[0] + 1
+            wo = (wd + p[1] + p[3] - ekw) / s[1] + 1
+        }
+        guard ho > 0, wo > 0 else { throw ctx.shapeError("input \(x) is smaller than the kernel \([kh, kw]) allows") }
+        return Shapes(n: n, cin: cin, cout: cout,
+                      geo: ConvGeometry(c: cpg, h: h, w: wd, kh: kh, kw: kw, sh: s[0], sw: s[1], dh: d[0], dw: d[1],
+                                        pt: p[0], pl: p[1], ho: ho, wo: wo))
+    }
+
+    func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] {
+        guard i.count >= 2, let x = i[0], let w = i[1] else { throw ctx.shapeError("needs input and weight") }
+        let s = try shapes(x.shape, w.shape)
+        if i.count > 2, let b = i[2], b.count != s.cout { throw ctx.shapeError("bias has \(b.count) values for \(s.cout) channels") }
+        return [TensorDesc([s.n, s.cout, s.geo.ho, s.geo.wo])]
+    }
+
+    func isPointwise(_ g: ConvGeometry) -> Bool {
+        g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.ho == g.h && g.wo == g.w
+    }
+    func isDepthwise(_ s: Shapes) -> Bool { s.geo.c == 1 && group > 1 }
+
+    func colFloats(_ i: [TensorDesc?]) -> Int {
+        guard let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape) else { return 0 }
+        if isPointwise(s.geo) || isDepthwise(s) { return 0 }
+        return s.geo.c * s.geo.kh * s.geo.kw * s.geo.ho * s.geo.wo
+    }
+    func forwardScratch(_ i: [TensorDesc?]) -> Int { colFloats(i) * 4 }
+    func backwardScratch(_ i: [TensorDesc?]) -> Int {
+        guard let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape) else { return 0 }
+        return (colFloats(i) + s.n * s.cout * s.geo.ho * s.geo.wo) * 4
+    }
+
+    func forward(_ a: ForwardArgs) {
+        let x = a.x, w = a.input(1), y = a.y
+        let s = try! shapes(x.shape, w.shape)
+        let g = s.geo
+        let hw = g.ho * g.wo, inHW = g.h * g.w
+        let coutG = s.cout / group
+        let kdim = g.c * g.kh * g.kw
+        let bias: UnsafeMutablePointer<Float>? = a.has(2) ? a.input(2).f32 : nil
+        if isDepthwise(s) {
+            let mult = coutG
+            Threads.parallelFor(min(Threads.count, s.n * s.cout)) { part in
+                let total = s.n * s.cout, per = (total + Threads.count - 1) / Threads.count
+                for idx in part * per..<min(total, (part + 1) * per) {
+                    let n = idx / s.cout, oc = idx % s.cout
+                    let ic = oc / mult
+                    depthwiseChannel(x.f32 + (n * s.cin + ic) * inHW, w.f32 + oc * g.kh * g.kw, bias: bias?[oc] ?? 0, g,
+                                     y.f32 + (n * s.cout + oc) * hw)
+                }
+            }
+        } else {
+            let col = a.scratch.assumingMemoryBound(to: Float.self)
+            let pointwise = isPointwise(g)
+            for n in 0..<s.n {
+                for gi in 0..<group {
+                    let xg = x.f32 + (n * s.cin + gi * g.c) * inHW
+                    let yg = y.f32 + (n * s.cout + gi * coutG) * hw
+                    let src: UnsafePointer<Float>
+                    if pointwise { src = UnsafePointer(xg) } else { im2col(xg, g, col); src = UnsafePointer(col) }
+                    sgemm(m: coutG, n: hw, k: kdim, a: w.f32 + gi * coutG * kdim, lda: kdim, b: src, ldb: hw,
+                          c: yg, ldc: hw)
+                }
+                if let bias {
+                    for oc in 0..<s.cout {
+                        let b = bias[oc], yr = y.f32 + (n * s.cout + oc) * hw
+                        for k in 0..<hw { yr[k] += b }
+                    }
+                }
+            }
+        }
+        applyActivation(y)
+    }
+
+    func applyActivation(_ y: Tensor) {
+        guard let act = activation else { return }
+        let p = y.f32
+        if act == "Relu" {
+            for i in 0..<y.count { p[i] = max(p[i], 0) }
+        } else {
+            let (lo, hi) = clip
+            for i in 0..<y.count { p[i] = min(max(p[i], lo), hi) }
+        }
+    }
+
+    func backward(_ a: BackwardArgs) {
+        let x = a.x, w = a.input(1), y = a.y
+        let s = try! shapes(x.shape, w.shape)
+        let g = s.geo
+        let hw = g.ho * g.wo, inHW = g.h * g.w
+        let coutG = s.cout / group
+        let kdim = g.c * g.kh * g.kw
+        let colCount = isPointwise(g) || isDepthwise(s) ? 0 : kdim * hw
+        let col = a.scratch.assumingMemoryBound(to: Float.self)
+        // the activation's backward first (with the caller's rule for it, if any)
+        var dy = UnsafePointer(a.gy.f32)
+        if let act = activation {
+            let t = col + colCount
+            t.initialize(repeating: 0, count: y.count)
+            if let rule = a.rules.unary[act] {
+                rule(UnaryGrad(x: y.f32, y: y.f32, gy: a.gy.f32, gx: t, count: y.count))
+            } else if act == "Relu" {
+                ReluOp.standardBackward(y: y.f32, gy: a.gy.f32, gx: t, count: y.count)
+            } else {
+                ClipOp.standardBackward(y: y.f32, gy: a.gy.f32, gx: t, count: y.count, lo: clip.0, hi: clip.1)
+            }
+            dy = UnsafePointer(t)
+        }
+        let dx = a.gx(0), dw = a.gx(1), db = a.gx(2)
+        if let db {
+            for n in 0..<s.n { for oc in 0..<s.cout {
+                var acc: Float = 0
+                let r = dy + (n * s.cout + oc) * hw
+                for k in 0..<hw { acc += r[k] }
+                db.f32[oc] += acc
+            } }
+        }
+        if isDepthwise(s) {
+            let mult = coutG
+            for n in 0..<s.n {
+                for oc in 0..<s.cout {
+                    let ic = oc / mult
+                    depthwiseChannelBackward(x.f32 + (n * s.cin + ic) * inHW, w.f32 + oc * g.kh * g.kw,
+                                             dy + (n * s.cout + oc) * hw, g,
+                                             dx: dx.map { $0.f32 + (n * s.cin + ic) * inHW },
+                                             dw: dw.map { $0.f32 + oc * g.kh * g.kw })
+                }
+            }
+            return
+        }
+        let pointwise = isPointwise(g)
+        for n in 0..<s.n {
+            for gi in 0..<group {
+                let dyg = dy + (n * s.cout + gi * coutG) * hw
+                let wg = w.f32 + gi * coutG * kdim
+                if let dx {
+                    let dxg = dx.f32 + (n * s.cin + gi * g.c) * inHW
+                    if pointwise {
+                        sgemm(transA: true, m: kdim, n: hw, k: coutG, a: wg, lda: kdim, b: dyg, ldb: hw, beta: 1,
+                              c: dxg, ldc: hw)
+                    } else {
+                        sgemm(transA: true, m: kdim, n: hw, k: coutG, a: wg, lda: kdim, b: dyg, ldb: hw, c: col, ldc: hw)
+                        col2imAdd(col, g, dxg)
+                    }
+                }
+                if let dw {
+                    let xg = x.f32 + (n * s.cin + gi * g.c) * inHW
+                    let src: UnsafePointer<Float>
+                    if pointwise { src = UnsafePointer(xg) } else { im2col(xg, g, col); src = UnsafePointer(col) }
+                    sgemm(transB: true, m: coutG, n: kdim, k: hw, a: dyg, lda: hw, b: src, ldb: hw, beta: 1,
+                          c: dw.f32 + gi * coutG * kdim, ldc: kdim)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Fovea: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fovea",
+        abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
+        subcommands: [ONNXCommand.self])
+}
+
+/// Failures the CLI reports as one line on stderr with a non-zero exit code.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

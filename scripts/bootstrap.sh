@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything Fovea needs on a fresh Debian machine; idempotent (skips what is present).
+#   apt: OpenBLAS, libjpeg, libpng, zlib (build), wrk (server benchmark)
+#   pip: numpy, onnx, onnxruntime (fixture generation and benchmark anchors)
+set -euo pipefail
+need_apt=()
+for p in libopenblas-dev libjpeg-dev libpng-dev zlib1g-dev pkg-config wrk; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "bootstrap: apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+PY=${PYTHON:-python3}
+if ! $PY -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
+  echo "bootstrap: pip install numpy onnx onnxruntime"
+  $PY -m pip install -q --disable-pip-version-check numpy "onnx==1.23.2" onnxruntime
+fi
+echo "bootstrap: ok"

@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Generates the engine's test fixtures: small ONNX models built with onnx.helper, random inputs
+(numpy, fixed seeds) and onnxruntime's outputs as the independent reference.
+
+    python3 scripts/gen_fixtures.py [OUT_DIR]   (default Tests/Fixtures/onnx)
+
+Each case is a folder with model.onnx, in_<i>.npy, out_<i>.npy; manifest.json lists the cases,
+their input/output names and which float inputs the gradient checks differentiate."""
+import json, os, shutil, sys
+import numpy as np
+import onnx
+from onnx import helper as H, TensorProto as TP, numpy_helper as NH
+import onnxruntime as ort
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "onnx")
+rng = np.random.default_rng(1234)
+cases = []
+
+def away(shape, lo=0.1, scale=1.0):
+    """Random values kept at least `lo` away from zero (no ReLU/abs kinks within a finite-difference step)."""
+    u = rng.standard_normal(shape).astype(np.float32) * scale
+    return (np.sign(u) * (np.abs(u) + lo)).astype(np.float32)
+
+def spaced(shape, step=0.05):
+    """A random permutation of well-separated values (no ties for MaxPool)."""
+    n = int(np.prod(shape))
+    v = (np.arange(n, dtype=np.float32) - n / 2) * step
+    return rng.permutation(v).reshape(shape).astype(np.float32)
+
+def vinfo(name, arr_or_shape, dtype=TP.FLOAT):
+    shape = list(arr_or_shape.shape) if isinstance(arr_or_shape, np.ndarray) else arr_or_shape
+    return H.make_tensor_value_info(name, dtype, shape)
+
+def case(name, nodes, inputs, outputs, inits=None, opset=17, grad=None, dims=None, tol=1e-4, out_types=None, fd_eps=1e-2):
+    """inputs: list of (name, array); outputs: list of names; inits: dict name->array (initializers);
+    grad: names of float inputs the gradient checks use (default: every float input)."""
+    inits = inits or {}
+    dt = lambda a: TP.INT64 if a.dtype == np.int64 else (TP.BOOL if a.dtype == np.bool_ else TP.FLOAT)
+    g_inputs = [vinfo(n, (dims or {}).get(n, a), dt(a)) for n, a in inputs]
+    g_outputs = [H.make_tensor_value_info(o, (out_types or {}).get(o, TP.FLOAT), None) for o in outputs]
+    graph = H.make_graph(nodes, name, g_inputs, g_outputs,
+                         initializer=[NH.from_array(v, k) for k, v in inits.items()])
+    model = H.make_model(graph, opset_imports=[H.make_opsetid("", opset)], producer_name="fovea-fixtures")
+    model.ir_version = 10 if opset >= 21 else (9 if opset >= 19 else 8)
+    so = ort.SessionOptions(); so.intra_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    res = sess.run(None, {n: a for n, a in inputs})
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+    for i, (n, a) in enumerate(inputs):
+        np.save(os.path.join(d, f"in_{i}.npy"), a)
+    for i, r in enumerate(res):
+        np.save(os.path.join(d, f"out_{i}.npy"), np.asarray(r))
+    floats = [n for n, a in inputs if a.dtype == np.float32]
+    cases.append({"name": name, "inputs": [n for n, _ in inputs], "outputs": outputs,
+                  "grad": floats if grad is None else grad, "tol": tol, "opset": opset, "fd_eps": fd_eps})
+
+N = lambda op, ins, outs, **kw: H.make_node(op, ins, outs, name=f"{op.lower()}_{outs[0]}", **kw)
+
+# ---- Conv family ----
+x = away((2, 4, 7, 7)); w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32) * 0.3; b = rng.standard_normal(6).astype(np.float32)
+case("conv_3x3_pad1", [N("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])], [("x", x), ("w", w), ("b", b)], ["y"])
+case("conv_stride2_asym_pads", [N("Conv", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[0, 1, 2, 1])], [("x", x), ("w", w), ("b", b)], ["y"])
+case("conv_dilated", [N("Conv", ["x", "w"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2])], [("x", x), ("w", w)], ["y"])
+wg = rng.standard_normal((6, 2, 3, 3)).astype(np.float32) * 0.3
+case("conv_grouped", [N("Conv", ["x", "w", "b"], ["y"], group=2, pads=[1, 1, 1, 1])], [("x", x), ("w", wg), ("b", b)], ["y"])
+wd = rng.standard_normal((4, 1, 3, 3)).astype(np.float32) * 0.3; bd = rng.standard_normal(4).astype(np.float32)
+case("conv_depthwise_s2", [N("Conv", ["x", "w", "b"], ["y"], group=4, strides=[2, 2], pads=[1, 1, 1, 1])], [("x", x), ("w", wd), ("b", bd)], ["y"])
+wm = rng.standard_normal((8, 1, 3, 3)).astype(np.float32) * 0.3
+case("conv_depthwise_mult2", [N("Conv", ["x", "w"], ["y"], group=4, pads=[0, 1, 1, 0])], [("x", x), ("w", wm)], ["y"])
+case("conv_autopad_same_upper", [N("Conv", ["x", "w", "b"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])], [("x", x), ("w", w), ("b", b)], ["y"])
+w1 = rng.standard_normal((5, 4, 1, 1)).astype(np.float32) * 0.3
+case("conv_1x1", [N("Conv", ["x", "w"], ["y"])], [("x", x), ("w", w1)], ["y"])
+w5 = rng.standard_normal((3, 4, 5, 5)).astype(np.float32) * 0.2
+case("conv_5x5_asym_tf", [N("Conv", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 2, 2])], [("x", x), ("w", w5)], ["y"])
+
+# ---- Gemm / MatMul ----
+a = rng.standard_normal((3, 5)).astype(np.float32); bm = rng.standard_normal((4, 5)).astype(np.float32); c = rng.standard_normal(4).astype(np.float32)
+case("gemm_transB_bias", [N("Gemm", ["a", "b", "c"], ["y"], transB=1, alpha=0.7, beta=1.3)], [("a", a), ("b", bm), ("c", c)], ["y"])
+at = rng.standard_normal((5, 3)).astype(np.float32); b2 = rng.standard_normal((5, 4)).astype(np.float32)
+case("gemm_transA", [N("Gemm", ["a", "b"], ["y"], transA=1)], [("a", at), ("b", b2)], ["y"])
+m1 = rng.standard_normal((2, 3, 4, 5)).astype(np.float32); m2 = rng.standard_normal((3, 5, 6)).astype(np.float32)
+case("matmul_batched_broadcast", [N("MatMul", ["a", "b"], ["y"])], [("a", m1), ("b", m2)], ["y"])
+case("matmul_shared_rhs", [N("MatMul", ["a", "b"], ["y"])], [("a", m1), ("b", rng.standard_normal((5, 7)).astype(np.float32))], ["y"])
+case("matmul_vector", [N("MatMul", ["a", "b"], ["y"])], [("a", rng.standard_normal(5).astype(np.float32)), ("b", m2)], ["y"])
+
+# ---- elementwise with broadcasting ----
+p = rng.standard_normal((2, 3, 4, 5)).astype(np.float32); q = rng.standard_normal((3, 1, 5)).astype(np.float32)
+case("add_broadcast", [N("Add", ["a", "b"], ["y"])], [("a", p), ("b", q)], ["y"])
+case("sub_broadcast", [N("Sub", ["a", "b"], ["y"])], [("a", q), ("b", p)], ["y"])
+case("mul_channel", [N("Mul", ["a", "b"], ["y"])], [("a", p), ("b", rng.standard_normal((1, 3, 1, 1)).astype(np.float32))], ["y"])
+case("div_broadcast", [N("Div", ["a", "b"], ["y"])], [("a", p), ("b", (np.abs(q) + 0.5).astype(np.float32))], ["y"])
+case("pow", [N("Pow", ["a", "b"], ["y"])], [("a", (np.abs(p) + 0.5).astype(np.float32)), ("b", np.array([1.7, 2.0, 0.5, 3.0, 1.1], np.float32))], ["y"])
+case("sqrt", [N("Sqrt", ["a"], ["y"])], [("a", (np.abs(p) + 0.5).astype(np.float32))], ["y"])
+for op, kw in [("Relu", {}), ("LeakyRelu", {"alpha": 0.1}), ("Sigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+               ("HardSwish", {}), ("Tanh", {}), ("Erf", {})]:
+    v = away((2, 3, 4, 5), scale=2.0)
+    if op in ("HardSwish", "HardSigmoid"):   # keep away from the kinks at ±3 and where alpha·x+beta hits 0/1
+        v = v[(np.abs(np.abs(v) - 3) > 0.1)] if False else v
+        v = np.where(np.abs(np.abs(v) - 3) < 0.1, v + 0.3, v).astype(np.float32)
+        if op == "HardSigmoid":
+            kink = np.minimum(np.abs(0.3 * v + 0.4), np.abs(0.3 * v + 0.4 - 1))
+            v = np.where(kink < 0.05, v + 0.5, v).astype(np.float32)
+    case(op.lower(), [N(op, ["x"], ["y"], **kw)], [("x", v)], ["y"], opset=14 if op == "HardSwish" else 17)
+v = away((2, 3, 4, 5), scale=3.0); v = np.where(np.abs(v - 6) < 0.1, v + 0.3, v).astype(np.float32)
+case("clip_inputs", [N("Clip", ["x", "lo", "hi"], ["y"])], [("x", v)], ["y"], inits={"lo": np.array(0, np.float32), "hi": np.array(1.5, np.float32)})
+v2 = np.where(np.abs(np.abs(v) - 1) < 0.1, v + 0.3, v).astype(np.float32)
+case("clip_attr_opset10", [N("Clip", ["x"], ["y"], min=-1.0, max=1.0)], [("x", v2)], ["y"], opset=10)
+case("gelu_exact", [N("Gelu", ["x"], ["y"])], [("x", away((2, 8)))], ["y"], opset=20)
+case("gelu_tanh", [N("Gelu", ["x"], ["y"], approximate="tanh")], [("x", away((2, 8)))], ["y"], opset=20)
+
+# ---- normalisation, softmax ----
+case("softmax_last", [N("Softmax", ["x"], ["y"])], [("x", p)], ["y"])
+case("softmax_axis1", [N("Softmax", ["x"], ["y"], axis=1)], [("x", p)], ["y"])
+case("softmax_opset11_flatten", [N("Softmax", ["x"], ["y"], axis=2)], [("x", p)], ["y"], opset=11)
+case("layernorm", [N("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1, epsilon=1e-5)],
+     [("x", p), ("s", rng.standard_normal(5).astype(np.float32)), ("b", rng.standard_normal(5).astype(np.float32))], ["y"])
+case("layernorm_axis2", [N("LayerNormalization", ["x", "s"], ["y"], axis=2)],
+     [("x", p), ("s", rng.standard_normal((4, 5)).astype(np.float32))], ["y"])
+case("batchnorm", [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)],
+     [("x", p), ("s", rng.standard_normal(3).astype(np.float32)), ("b", rng.standard_normal(3).astype(np.float32))], ["y"],
+     inits={"m": rng.standard_normal(3).astype(np.float32), "v": (rng.random(3) + 0.5).astype(np.float32)})
+
+# ---- pooling, reductions ----
+s = spaced((2, 3, 9, 9))
+case("maxpool_3x3_s2_p1", [N("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], [("x", s)], ["y"])
+case("maxpool_ceil_indices", [N("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)], [("x", s)], ["y", "i"], out_types={"i": TP.INT64})
+case("maxpool_dilated", [N("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])], [("x", s)], ["y"], opset=12)
+case("avgpool_pads_exclude", [N("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], [("x", p)], ["y"])
+case("avgpool_include_pad_ceil", [N("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1)], [("x", s)], ["y"])
+case("globalaveragepool", [N("GlobalAveragePool", ["x"], ["y"])], [("x", p)], ["y"])
+case("reducemean_attr", [N("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1)], [("x", p)], ["y"], opset=13)
+case("reducemean_input18", [N("ReduceMean", ["x", "ax"], ["y"], keepdims=0)], [("x", p)], ["y"], opset=18, inits={"ax": np.array([-1, 1], np.int64)})
+case("reducesum_input", [N("ReduceSum", ["x", "ax"], ["y"], keepdims=1)], [("x", p)], ["y"], opset=13, inits={"ax": np.array([0, 2], np.int64)})
+
+# ---- shape / data movement ----
+case("flatten", [N("Flatten", ["x"], ["y"], axis=2)], [("x", p)], ["y"])
+case("reshape", [N("Reshape", ["x", "s"], ["y"])], [("x", p)], ["y"], inits={"s": np.array([0, -1, 5], np.int64)})
+case("transpose", [N("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], [("x", p)], ["y"])
+case("concat", [N("Concat", ["a", "b", "c"], ["y"], axis=1)], [("a", p), ("b", p[:, :1] * 2), ("c", p[:, :2] - 1)], ["y"])
+case("split_input", [N("Split", ["x", "sp"], ["a", "b"], axis=3), N("Mul", ["a", "a"], ["y1"]), N("Add", ["b", "b"], ["y2"])], [("x", p)], ["y1", "y2"], opset=13, inits={"sp": np.array([2, 3], np.int64)})
+case("split_attr_opset11", [N("Split", ["x"], ["a", "b", "c"], axis=1, split=[1, 1, 1])], [("x", p)], ["a", "b", "c"], opset=11)
+case("slice_neg_steps", [N("Slice", ["x", "st", "en", "ax", "sp"], ["y"])], [("x", p)], ["y"],
+     inits={"st": np.array([-1, 1], np.int64), "en": np.array([-100, 4], np.int64), "ax": np.array([3, 2], np.int64), "sp": np.array([-2, 2], np.int64)})
+case("squeeze_unsqueeze", [N("Unsqueeze", ["x", "a1"], ["u"]), N("Squeeze", ["u", "a2"], ["y"])], [("x", p)], ["y"], opset=13,
+     inits={"a1": np.array([0, 3], np.int64), "a2": np.array([0], np.int64)})
+case("gather_2d_indices", [N("Gather", ["x", "i"], ["y"], axis=2)], [("x", p)], ["y"], inits={"i": np.array([[0, 3], [-1, 1]], np.int64)})
+case("shape_subgraph_reshape", [
+    N("Shape", ["x"], ["sh"]), N("Gather", ["sh", "zero"], ["n"], axis=0), N("Unsqueeze", ["n", "ax0"], ["n1"]),
+    N("Concat", ["n1", "minus1"], ["target"], axis=0), N("Reshape", ["x", "target"], ["flat"]),
+    N("ConstantOfShape", ["target2"], ["ones"], value=NH.from_array(np.array([0.5], np.float32))),
+    N("Mul", ["flat", "ones"], ["y"])], [("x", p)], ["y"], opset=13,
+    inits={"zero": np.array(0, np.int64), "ax0": np.array([0], np.int64), "minus1": np.array([-1], np.int64), "target2": np.array([2, 60], np.int64)})
+case("pad_constant", [N("Pad", ["x", "pads", "cv"], ["y"])], [("x", p)], ["y"], opset=13,
+     inits={"pads": np.array([0, 0, 1, 2, 0, 1, 0, 1], np.int64), "cv": np.array(0.25, np.float32)})
+case("pad_reflect", [N("Pad", ["x", "pads"], ["y"], mode="reflect")], [("x", p)], ["y"], opset=13, inits={"pads": np.array([0, 0, 2, 1, 0, 0, 1, 2], np.int64)})
+case("pad_edge", [N("Pad", ["x", "pads"], ["y"], mode="edge")], [("x", p)], ["y"], opset=13, inits={"pads": np.array([0, 0, 1, 3, 0, 0, 2, 0], np.int64)})
+case("expand", [N("Expand", ["x", "s"], ["y"])], [("x", q)], ["y"], inits={"s": np.array([2, 3, 4, 5], np.int64)})
+case("cast_identity_dropout", [N("Cast", ["x"], ["c"], to=TP.FLOAT), N("Identity", ["c"], ["d"]), N("Dropout", ["d"], ["y"])], [("x", p)], ["y"], opset=13)
+case("constant_node", [N("Constant", [], ["k"], value=NH.from_array(np.full((5,), 1.5, np.float32))), N("Mul", ["x", "k"], ["y"])], [("x", p)], ["y"])
+
+# ---- block patterns (weights are initializers, as exporters write them) ----
+def conv(name, cin, cout, k, s=1, g=1, bias=True, pad=None, bn=False):
+    pad = k // 2 if pad is None else pad
+    wt = (rng.standard_normal((cout, cin // g, k, k)) * np.sqrt(2.0 / (cin // g * k * k))).astype(np.float32)
+    inits = {f"{name}.w": wt}
+    ins = [None, f"{name}.w"]
+    if bias:
+        inits[f"{name}.b"] = (rng.standard_normal(cout) * 0.1).astype(np.float32); ins.append(f"{name}.b")
+    def make(x, out):
+        if not bn:
+            return [N("Conv", [x] + ins[1:], [out], kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4, group=g)]
+        inits.update({f"{name}.bn.s": (rng.random(cout) + 0.5).astype(np.float32), f"{name}.bn.b": (rng.standard_normal(cout) * 0.1).astype(np.float32),
+                      f"{name}.bn.m": (rng.standard_normal(cout) * 0.1).astype(np.float32), f"{name}.bn.v": (rng.random(cout) + 0.5).astype(np.float32)})
+        return [N("Conv", [x] + ins[1:], [out + ".pre"], kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4, group=g),
+                N("BatchNormalization", [out + ".pre", f"{name}.bn.s", f"{name}.bn.b", f"{name}.bn.m", f"{name}.bn.v"], [out])]
+    return make, inits
+
+def block(name, x, build, grad=("x",), opset=17, dims=None, tol=1e-4, extra_inputs=()):
+    nodes, inits = build()
+    # internal ReLU/Clip kinks: a smaller finite-difference step keeps perturbations from crossing them
+    case(name, nodes, [("x", x)] + list(extra_inputs), ["y"], inits=inits, grad=list(grad), opset=opset, dims=dims, tol=tol, fd_eps=1e-3)
+
+def resnet_basic():
+    c1, i1 = conv("c1", 8, 8, 3, bn=True, bias=False); c2, i2 = conv("c2", 8, 8, 3, bn=True, bias=False)
+    nodes = c1("x", "a") + [N("Relu", ["a"], ["ar"])] + c2("ar", "b") + [N("Add", ["b", "x"], ["s"]), N("Relu", ["s"], ["y"])]
+    return nodes, {**i1, **i2}
+block("block_resnet_basic", away((2, 8, 8, 8)), resnet_basic)
+
+def resnet_bottleneck():
+    c1, i1 = conv("c1", 16, 4, 1, bn=True, bias=False); c2, i2 = conv("c2", 4, 4, 3, s=2, bn=True, bias=False)
+    c3, i3 = conv("c3", 4, 16, 1, bn=True, bias=False); sc, i4 = conv("sc", 16, 16, 1, s=2, bn=True, bias=False, pad=0)
+    nodes = (c1("x", "a") + [N("Relu", ["a"], ["ar"])] + c2("ar", "b") + [N("Relu", ["b"], ["br"])] + c3("br", "c")
+             + sc("x", "d") + [N("Add", ["c", "d"], ["s"]), N("Relu", ["s"], ["r"]), N("GlobalAveragePool", ["r"], ["g"]),
+                               N("Flatten", ["g"], ["f"]), N("Gemm", ["f", "fc.w", "fc.b"], ["y"], transB=1)])
+    return nodes, {**i1, **i2, **i3, **i4, "fc.w": rng.standard_normal((10, 16)).astype(np.float32) * 0.3, "fc.b": np.zeros(10, np.float32)}
+block("block_resnet_bottleneck", away((2, 16, 8, 8)), resnet_bottleneck)
+
+def mbv2_inverted_residual():
+    e, i1 = conv("expand", 8, 48, 1, bn=True, bias=False); d, i2 = conv("dw", 48, 48, 3, g=48, bn=True, bias=False)
+    pj, i3 = conv("project", 48, 8, 1, bn=True, bias=False)
+    six = {"zero": np.array(0, np.float32), "six": np.array(6, np.float32)}
+    nodes = (e("x", "a") + [N("Clip", ["a", "zero", "six"], ["ar"])] + d("ar", "b") + [N("Clip", ["b", "zero", "six"], ["br"])]
+             + pj("br", "c") + [N("Add", ["c", "x"], ["y"])])
+    return nodes, {**i1, **i2, **i3, **six}
+block("block_mbv2_inverted_residual", away((2, 8, 10, 10)), mbv2_inverted_residual)
+
+def squeeze_excitation():
+    c1, i1 = conv("c1", 8, 16, 3, bias=True)
+    f1, i2 = conv("se1", 16, 4, 1, bias=True, pad=0); f2, i3 = conv("se2", 4, 16, 1, bias=True, pad=0)
+    nodes = (c1("x", "a") + [N("Sigmoid", ["a"], ["as"]), N("Mul", ["a", "as"], ["silu"]), N("GlobalAveragePool", ["silu"], ["p"])]
+             + f1("p", "q") + [N("Relu", ["q"], ["qr"])] + f2("qr", "r") + [N("HardSigmoid", ["r"], ["gate"], alpha=1 / 6, beta=0.5),
+                                                                            N("Mul", ["silu", "gate"], ["y"])])
+    return nodes, {**i1, **i2, **i3}
+block("block_squeeze_excitation", away((2, 8, 6, 6)), squeeze_excitation)
+
+def vit_block():
+    D, T, Hh = 16, 5, 2
+    r = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)
+    inits = {"ln1.s": (1 + r(D)).astype(np.float32), "ln1.b": r(D), "qkv.w": r(D, 3 * D), "qkv.b": r(3 * D), "proj.w": r(D, D), "proj.b": r(D),
+             "ln2.s": (1 + r(D)).astype(np.float32), "ln2.b": r(D), "fc1.w": r(D, 2 * D), "fc1.b": r(2 * D), "fc2.w": r(2 * D, D), "fc2.b": r(D),
+             "shape_qkv": np.array([0, 0, 3, Hh, D // Hh], np.int64), "shape_out": np.array([0, 0, D], np.int64),
+             "scale": np.array(1 / np.sqrt(D // Hh), np.float32), "sqrt2": np.array(np.sqrt(2), np.float32),
+             "half": np.array(0.5, np.float32), "one": np.array(1.0, np.float32), "split3": np.array([1, 1, 1], np.int64), "ax2": np.array([2], np.int64)}
+    nodes = [N("LayerNormalization", ["x", "ln1.s", "ln1.b"], ["h1"], axis=-1), N("MatMul", ["h1", "qkv.w"], ["qkv0"]), N("Add", ["qkv0", "qkv.b"], ["qkv1"]),
+             N("Reshape", ["qkv1", "shape_qkv"], ["qkv2"]), N("Transpose", ["qkv2"], ["qkv3"], perm=[2, 0, 3, 1, 4]),
+             N("Split", ["qkv3", "split3"], ["q0", "k0", "v0"], axis=0), N("Squeeze", ["q0", "zero_ax"], ["q"]), N("Squeeze", ["k0", "zero_ax"], ["k"]),
+             N("Squeeze", ["v0", "zero_ax"], ["v"]), N("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), N("MatMul", ["q", "kt"], ["att0"]),
+             N("Mul", ["att0", "scale"], ["att1"]), N("Softmax", ["att1"], ["att"], axis=-1), N("MatMul", ["att", "v"], ["o0"]),
+             N("Transpose", ["o0"], ["o1"], perm=[0, 2, 1, 3]), N("Reshape", ["o1", "shape_out"], ["o2"]), N("MatMul", ["o2", "proj.w"], ["o3"]),
+             N("Add", ["o3", "proj.b"], ["o4"]), N("Add", ["x", "o4"], ["r1"]), N("LayerNormalization", ["r1", "ln2.s", "ln2.b"], ["h2"], axis=-1),
+             N("MatMul", ["h2", "fc1.w"], ["f0"]), N("Add", ["f0", "fc1.b"], ["f1"]), N("Div", ["f1", "sqrt2"], ["f2"]), N("Erf", ["f2"], ["f3"]),
+             N("Add", ["f3", "one"], ["f4"]), N("Mul", ["f1", "f4"], ["f5"]), N("Mul", ["f5", "half"], ["f6"]), N("MatMul", ["f6", "fc2.w"], ["f7"]),
+             N("Add", ["f7", "fc2.b"], ["f8"]), N("Add", ["r1", "f8"], ["y"])]
+    inits["zero_ax"] = np.array([0], np.int64)
+    del inits["ax2"]
+    return nodes, inits
+block("block_vit_encoder", rng.standard_normal((2, 5, 16)).astype(np.float32), vit_block)
+
+def automl_dynamic_batch():
+    c1, i1 = conv("c1", 3, 8, 3, s=2, bn=True, bias=False)
+    nodes = c1("input1", "a") + [N("Relu", ["a"], ["ar"]), N("GlobalAveragePool", ["ar"], ["g"]), N("Shape", ["g"], ["sh"]),
+                                 N("Gather", ["sh", "zero"], ["n"], axis=0), N("Unsqueeze", ["n"], ["n1"], axes=[0]),
+                                 N("Concat", ["n1", "minus1"], ["t"], axis=0), N("Reshape", ["g", "t"], ["f"]),
+                                 N("Gemm", ["f", "fc.w", "fc.b"], ["output1"], transB=1)]
+    return nodes, {**i1, "zero": np.array(0, np.int64), "minus1": np.array([-1], np.int64),
+                   "fc.w": rng.standard_normal((4, 8)).astype(np.float32), "fc.b": np.zeros(4, np.float32)}
+nodes, inits = automl_dynamic_batch()
+case("automl_dynamic_batch", nodes, [("input1", away((3, 3, 16, 16)))], ["output1"], inits=inits, grad=["input1"], opset=11, fd_eps=1e-3,
+     dims={"input1": ["batch", 3, 16, 16]})
+
+with open(os.path.join(OUT, "manifest.json"), "w") as f:
+    json.dump({"generator": "scripts/gen_fixtures.py", "onnx": onnx.__version__, "onnxruntime": ort.__version__, "cases": cases}, f, indent=1)
+print(f"wrote {len(cases)} cases to {OUT}")
