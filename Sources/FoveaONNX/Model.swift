@@ -99,12 +99,13 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Runs the model. `fetch` may name any value of the graph (default: the graph outputs).
-    public func run(_ feeds: [String: Tensor], fetch: [String]? = nil) throws -> [String: Tensor] {
+    public func run(_ feeds: [String: Tensor], fetch: [String]? = nil, profile: Profile? = nil) throws -> [String: Tensor] {
         let descs = try check(feeds)
         let p = try plan(descs, fetch: fetch ?? outputNames, mode: .inference, rules: .standard)
         p.lock.lock()
         defer { p.lock.unlock() }
-        p.runForward(feeds)
+        p.runForward(feeds, profile: profile)
+        profile?.finishRun()
         var out: [String: Tensor] = [:]
         for (n, v) in p.outputs { out[n] = v.copy() }
         return out

@@ -228,9 +228,17 @@ final class Plan {
     }
 
     /// Copies the feeds in and runs every step.
-    func runForward(_ feeds: [String: Tensor]) {
+    func runForward(_ feeds: [String: Tensor], profile: Profile? = nil) {
         for (name, v) in inputs { v.raw.copyMemory(from: feeds[name]!.raw, byteCount: v.byteCount) }
-        for s in steps { s.op.forward(s.forward) }
+        guard let profile else {
+            for s in steps { s.op.forward(s.forward) }
+            return
+        }
+        for s in steps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            s.op.forward(s.forward)
+            profile.add(s.node, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
     }
 
     /// Zeroes the gradients, seeds the output's gradient and runs the backward steps.
@@ -241,4 +249,18 @@ final class Plan {
     }
 
     var arenaBytes: Int { arena.byteCount + scratch.byteCount + (gradArena?.byteCount ?? 0) }
+}
+
+/// Time per op type and per node, summed over runs (`fovea onnx bench --profile`).
+public final class Profile: @unchecked Sendable {
+    public private(set) var byOpType: [String: Double] = [:]
+    public private(set) var byNode: [String: Double] = [:]
+    public private(set) var runs = 0
+    public init() {}
+    func add(_ node: Node, _ ms: Double) {
+        let key = node.opType + (node.attributes["__activation"].map { if case .string(let s) = $0 { return "+" + s }; return "" } ?? "")
+        byOpType[key, default: 0] += ms
+        byNode[node.label + " (" + key + ")", default: 0] += ms
+    }
+    func finishRun() { runs += 1 }
 }

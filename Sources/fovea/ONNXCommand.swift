@@ -81,6 +81,7 @@ struct ONNXCommand: ParsableCommand {
         @Option(help: "Engine threads.") var threads = 1
         @Flag(help: "Also time forward + backward (input gradient of output 0's first element per item).")
         var backward = false
+        @Flag(help: "Print time per op type (and the slowest nodes) to stderr.") var profile = false
 
         func run() throws {
             Threads.count = threads
@@ -121,10 +122,28 @@ struct ONNXCommand: ParsableCommand {
                 obj["forward_backward_min_ms"] = round3(bwd[0])
                 obj["peak_rss_mb"] = round3(peakRSSMegabytes())
             }
+            if profile {
+                let p = Profile()
+                for _ in 0..<iterations { _ = try m.run(feeds, profile: p) }
+                let total = p.byOpType.values.reduce(0, +) / Double(p.runs)
+                var err = FileHandle.standardError
+                print("per run: \(round3(total)) ms in ops", to: &err)
+                for (k, v) in p.byOpType.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "  %-28@ %8.3f ms  %5.1f%%", k as NSString, v / Double(p.runs), 100 * v / Double(p.runs) / total), to: &err)
+                }
+                print("slowest nodes:", to: &err)
+                for (k, v) in p.byNode.sorted(by: { $0.value > $1.value }).prefix(12) {
+                    print(String(format: "  %-50@ %8.3f ms", k as NSString, v / Double(p.runs)), to: &err)
+                }
+            }
             let d = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: d, as: UTF8.self))
         }
     }
+}
+
+extension FileHandle: @retroactive TextOutputStream {
+    public func write(_ string: String) { write(Data(string.utf8)) }
 }
 
 func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
