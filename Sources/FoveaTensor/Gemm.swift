@@ -38,6 +38,12 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
+    if m == 1 && !transA {
+        // a row vector times a matrix (a classifier head): GEMV, which OpenBLAS does far faster than GEMM
+        cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, Int32(transB ? n : k), Int32(transB ? k : n),
+                    alpha, b, Int32(ldb), a, 1, beta, c, 1)
+        return
+    }
     let ta = transA ? CblasTrans : CblasNoTrans
     let tb = transB ? CblasTrans : CblasNoTrans
     let threads = Threads.count

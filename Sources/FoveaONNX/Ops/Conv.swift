@@ -1,3 +1,4 @@
+import Foundation
 import FoveaTensor
 
 /// Conv (2-D, NCHW): groups (depthwise included), strides, dilations, asymmetric pads, auto_pad,
@@ -29,7 +30,6 @@ final class ConvOp: Operator {
         }
     }
     var saves: Saves { .inputsAndOutputs }
-
     struct Shapes { var n: Int; var cin: Int; var cout: Int; var geo: ConvGeometry }
 
     func shapes(_ x: [Int], _ w: [Int]) throws -> Shapes {
@@ -103,46 +103,52 @@ final class ConvOp: Operator {
         let bias: UnsafeMutablePointer<Float>? = a.has(2) ? a.input(2).f32 : nil
         if isDepthwise(s) {
             let mult = coutG
+            let fast3x3 = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && (g.sw == 1 || g.sw == 2)
+            let (lo, hi) = activationBounds
             Threads.parallelFor(min(Threads.count, s.n * s.cout)) { part in
                 let total = s.n * s.cout, per = (total + Threads.count - 1) / Threads.count
                 for idx in part * per..<min(total, (part + 1) * per) {
                     let n = idx / s.cout, oc = idx % s.cout
                     let ic = oc / mult
-                    depthwiseChannel(x.f32 + (n * s.cin + ic) * inHW, w.f32 + oc * g.kh * g.kw, bias: bias?[oc] ?? 0, g,
-                                     y.f32 + (n * s.cout + oc) * hw)
+                    let xp = x.f32 + (n * s.cin + ic) * inHW, wp = w.f32 + oc * g.kh * g.kw, yp = y.f32 + (n * s.cout + oc) * hw
+                    if fast3x3 {
+                        depthwise3x3(xp, wp, bias: bias?[oc] ?? 0, g, yp, lo: lo, hi: hi)
+                    } else {
+                        depthwiseChannel(xp, wp, bias: bias?[oc] ?? 0, g, yp)
+                        if activation != nil { for k in 0..<hw { yp[k] = min(max(yp[k], lo), hi) } }
+                    }
                 }
             }
+            return
         } else {
             let col = a.scratch.assumingMemoryBound(to: Float.self)
             let pointwise = isPointwise(g)
+            let (lo, hi) = activationBounds
             for n in 0..<s.n {
                 for gi in 0..<group {
                     let xg = x.f32 + (n * s.cin + gi * g.c) * inHW
                     let yg = y.f32 + (n * s.cout + gi * coutG) * hw
+                    let wg = w.f32 + gi * coutG * kdim
                     let src: UnsafePointer<Float>
                     if pointwise { src = UnsafePointer(xg) } else { im2col(xg, g, col); src = UnsafePointer(col) }
-                    sgemm(m: coutG, n: hw, k: kdim, a: w.f32 + gi * coutG * kdim, lda: kdim, b: src, ldb: hw,
-                          c: yg, ldc: hw)
-                }
-                if let bias {
-                    for oc in 0..<s.cout {
-                        let b = bias[oc], yr = y.f32 + (n * s.cout + oc) * hw
-                        for k in 0..<hw { yr[k] += b }
+                    sgemm(m: coutG, n: hw, k: kdim, a: wg, lda: kdim, b: src, ldb: hw, c: yg, ldc: hw)
+                    // one pass for bias + activation
+                    if bias == nil && activation == nil { continue }
+                    for oc in 0..<coutG {
+                        let b = bias?[gi * coutG + oc] ?? 0, yr = yg + oc * hw
+                        for k in 0..<hw { yr[k] = min(max(yr[k] + b, lo), hi) }
                     }
                 }
             }
         }
-        applyActivation(y)
     }
 
-    func applyActivation(_ y: Tensor) {
-        guard let act = activation else { return }
-        let p = y.f32
-        if act == "Relu" {
-            for i in 0..<y.count { p[i] = max(p[i], 0) }
-        } else {
-            let (lo, hi) = clip
-            for i in 0..<y.count { p[i] = min(max(p[i], lo), hi) }
+    /// The clamp the fused activation applies (none: ±greatest finite).
+    var activationBounds: (Float, Float) {
+        switch activation {
+        case "Relu"?: return (0, Float.greatestFiniteMagnitude)
+        case "Clip"?: return clip
+        default: return (-Float.greatestFiniteMagnitude, Float.greatestFiniteMagnitude)
         }
     }
 
