@@ -41,8 +41,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: computeFlags),
         .testTarget(name: "FoveaTensorTests", dependencies: ["FoveaTensor"]),
-        .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"],
-                    resources: []),
+        .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"]),
+        .testTarget(name: "CLITests", dependencies: ["fovea"]),
     ],
     swiftLanguageModes: [.v5]
 )

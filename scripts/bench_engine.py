@@ -48,7 +48,12 @@ def dynamic_copy(src, dst):
     m = onnx.load(src)
     for v in list(m.graph.input) + list(m.graph.output):
         v.type.tensor_type.shape.dim[0].dim_param = "batch"
-    consts = {i.name: i for i in m.graph.initializer}
+    reshape_targets = {n.input[1] for n in m.graph.node if n.op_type == "Reshape"}
+    for i in m.graph.initializer:
+        if i.name in reshape_targets:
+            t = NH.to_array(i)
+            if t.ndim == 1 and len(t) == 2 and t[0] == 1:
+                i.CopyFrom(NH.from_array(np.array([0, t[1]], np.int64), i.name))
     for n in m.graph.node:
         if n.op_type == "Constant":
             for a in n.attribute:

@@ -53,6 +53,9 @@ public final class Model: @unchecked Sendable {
     /// dimension of 1 accepts any batch size (exports with batch 1 frozen still run batches).
     func check(_ feeds: [String: Tensor]) throws -> [String: TensorDesc] {
         var out: [String: TensorDesc] = [:]
+        for k in feeds.keys where !graph.inputs.contains(where: { $0.name == k }) {
+            throw EngineError.badInput("the model has no input '\(k)'; its inputs: \(inputNames.joined(separator: ", "))")
+        }
         for info in graph.inputs {
             guard let t = feeds[info.name] else {
                 throw EngineError.badInput("missing input '\(info.name)'; the model takes "
@@ -73,9 +76,6 @@ public final class Model: @unchecked Sendable {
                 }
             }
             out[info.name] = TensorDesc(t.shape, t.dtype)
-        }
-        for k in feeds.keys where !graph.inputs.contains(where: { $0.name == k }) {
-            throw EngineError.badInput("the model has no input '\(k)'; its inputs: \(inputNames.joined(separator: ", "))")
         }
         return out
     }

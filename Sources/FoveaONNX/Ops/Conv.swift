@@ -46,24 +46,10 @@ final class ConvOp: Operator {
         guard s.count == 2, d.count == 2, s.allSatisfy({ $0 > 0 }), d.allSatisfy({ $0 > 0 }) else {
             throw ctx.shapeError("strides \(s) / dilations \(d) must be two positive ints")
         }
-        var p = pads ?? [0, 0, 0, 0]
-        guard p.count == 4 else { throw ctx.shapeError("pads must have 4 values, got \(p)") }
-        let ekh = (kh - 1) * d[0] + 1, ekw = (kw - 1) * d[1] + 1
-        var ho: Int, wo: Int
-        switch autoPad {
-        case "VALID":
-            p = [0, 0, 0, 0]
-            ho = (h - ekh) / s[0] + 1; wo = (wd - ekw) / s[1] + 1
-        case "SAME_UPPER", "SAME_LOWER":
-            ho = (h + s[0] - 1) / s[0]; wo = (wd + s[1] - 1) / s[1]
-            let ph = max(0, (ho - 1) * s[0] + ekh - h), pw = max(0, (wo - 1) * s[1] + ekw - wd)
-            if autoPad == "SAME_UPPER" { p = [ph / 2, pw / 2, ph - ph / 2, pw - pw / 2] } else {
-                p = [ph - ph / 2, pw - pw / 2, ph / 2, pw / 2]
-            }
-        default:
-            ho = (h + p[0] + p[2] - ekh) / s[0] + 1
-            wo = (wd + p[1] + p[3] - ekw) / s[1] + 1
-        }
+        let p0 = pads ?? [0, 0, 0, 0]
+        guard p0.count == 4 else { throw ctx.shapeError("pads must have 4 values, got \(p0)") }
+        let (ho, wo, p) = windowOutput(h: h, w: wd, ekh: (kh - 1) * d[0] + 1, ekw: (kw - 1) * d[1] + 1, strides: s,
+                                       pads: p0, autoPad: autoPad)
         guard ho > 0, wo > 0 else { throw ctx.shapeError("input \(x) is smaller than the kernel \([kh, kw]) allows") }
         return Shapes(n: n, cin: cin, cout: cout,
                       geo: ConvGeometry(c: cpg, h: h, w: wd, kh: kh, kw: kw, sh: s[0], sw: s[1], dh: d[0], dw: d[1],
@@ -87,7 +73,14 @@ final class ConvOp: Operator {
         if isPointwise(s.geo) || isDepthwise(s) { return 0 }
         return s.geo.c * s.geo.kh * s.geo.kw * s.geo.ho * s.geo.wo
     }
-    func forwardScratch(_ i: [TensorDesc?]) -> Int { colFloats(i) * 4 }
+    /// Depthwise work is split over at most this many threads (each has its own padded-plane scratch).
+    static let maxParts = 8
+    func forwardScratch(_ i: [TensorDesc?]) -> Int {
+        if let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape), isDepthwise(s) {
+            return depthwisePaddedWidth(s.geo) * depthwisePaddedHeight(s.geo) * ConvOp.maxParts * 4
+        }
+        return colFloats(i) * 4
+    }
     func backwardScratch(_ i: [TensorDesc?]) -> Int {
         guard let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape) else { return 0 }
         return (colFloats(i) + s.n * s.cout * s.geo.ho * s.geo.wo) * 4
@@ -103,16 +96,19 @@ final class ConvOp: Operator {
         let bias: UnsafeMutablePointer<Float>? = a.has(2) ? a.input(2).f32 : nil
         if isDepthwise(s) {
             let mult = coutG
-            let fast3x3 = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.sh == g.sw && (g.sw == 1 || g.sw == 2)
+            let fast = depthwiseSmallApplies(g)
             let (lo, hi) = activationBounds
-            Threads.parallelFor(min(Threads.count, s.n * s.cout)) { part in
-                let total = s.n * s.cout, per = (total + Threads.count - 1) / Threads.count
+            let parts = min(Threads.count, s.n * s.cout, ConvOp.maxParts)
+            let padSize = depthwisePaddedWidth(g) * depthwisePaddedHeight(g)
+            Threads.parallelFor(parts) { part in
+                let total = s.n * s.cout, per = (total + parts - 1) / parts
+                let padded = a.scratch.assumingMemoryBound(to: Float.self) + part * padSize
                 for idx in part * per..<min(total, (part + 1) * per) {
                     let n = idx / s.cout, oc = idx % s.cout
                     let ic = oc / mult
                     let xp = x.f32 + (n * s.cin + ic) * inHW, wp = w.f32 + oc * g.kh * g.kw, yp = y.f32 + (n * s.cout + oc) * hw
-                    if fast3x3 {
-                        depthwise3x3(xp, wp, bias: bias?[oc] ?? 0, g, yp, lo: lo, hi: hi)
+                    if fast {
+                        depthwiseSmall(xp, wp, bias: bias?[oc] ?? 0, g, yp, lo: lo, hi: hi, padded: padded)
                     } else {
                         depthwiseChannel(xp, wp, bias: bias?[oc] ?? 0, g, yp)
                         if activation != nil { for k in 0..<hw { yp[k] = min(max(yp[k], lo), hi) } }

@@ -25,26 +25,8 @@ struct PoolAttributes {
         guard x.count == 4 else { throw ctx.shapeError("only 4-D (NCHW) inputs are supported, got \(x)") }
         let h = x[2], w = x[3]
         let ekh = (kernel[0] - 1) * dilations[0] + 1, ekw = (kernel[1] - 1) * dilations[1] + 1
-        var p = pads
-        var ho: Int, wo: Int
-        switch autoPad {
-        case "VALID":
-            p = [0, 0, 0, 0]
-            ho = (h - ekh) / strides[0] + 1; wo = (w - ekw) / strides[1] + 1
-        case "SAME_UPPER", "SAME_LOWER":
-            ho = (h + strides[0] - 1) / strides[0]; wo = (w + strides[1] - 1) / strides[1]
-            let ph = max(0, (ho - 1) * strides[0] + ekh - h), pw = max(0, (wo - 1) * strides[1] + ekw - w)
-            p = autoPad == "SAME_UPPER" ? [ph / 2, pw / 2, ph - ph / 2, pw - pw / 2] : [ph - ph / 2, pw - pw / 2, ph / 2, pw / 2]
-        default:
-            let nh = h + p[0] + p[2] - ekh, nw = w + p[1] + p[3] - ekw
-            if ceilMode {
-                ho = (nh + strides[0] - 1) / strides[0] + 1; wo = (nw + strides[1] - 1) / strides[1] + 1
-                if (ho - 1) * strides[0] >= h + p[0] { ho -= 1 }
-                if (wo - 1) * strides[1] >= w + p[1] { wo -= 1 }
-            } else {
-                ho = nh / strides[0] + 1; wo = nw / strides[1] + 1
-            }
-        }
+        let (ho, wo, p) = windowOutput(h: h, w: w, ekh: ekh, ekw: ekw, strides: strides, pads: pads, autoPad: autoPad,
+                                       ceilMode: ceilMode)
         guard ho > 0, wo > 0 else { throw ctx.shapeError("input \(x) is smaller than the window") }
         return (ConvGeometry(c: x[1], h: h, w: w, kh: kernel[0], kw: kernel[1], sh: strides[0], sw: strides[1],
                              dh: dilations[0], dw: dilations[1], pt: p[0], pl: p[1], ho: ho, wo: wo), p[2], p[3])
