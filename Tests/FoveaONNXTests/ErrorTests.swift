@@ -42,7 +42,9 @@ final class ErrorTests: XCTestCase {
         let m2 = message { _ = try model.run(["input": Tensor(zeros: [1, 3, 224, 224], dtype: .int64)]) }
         XCTAssertTrue(m2.contains("must be float32"), m2)
         let m3 = message { _ = try model.run(["image": Tensor(zeros: [1, 3, 224, 224])]) }
-        XCTAssertTrue(m3.contains("missing input 'input'"), m3)
+        XCTAssertTrue(m3.contains("no input 'image'; its inputs: input"), m3)
+        let m5 = message { _ = try model.run([:]) }
+        XCTAssertTrue(m5.contains("missing input 'input'"), m5)
         let m4 = message { _ = try model.gradient(["input": Tensor(zeros: [1, 3, 224, 224])], target: .logits([5000])) }
         XCTAssertTrue(m4.contains("outside"), m4)
     }
