@@ -32,17 +32,21 @@ let package = Package(
                        providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // libjpeg/libpng behind a C shim whose setjmp/longjmp error handling turns a corrupt file into an error
+        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "FoveaTensor", dependencies: ["CBLAS"], swiftSettings: computeFlags),
+        .target(name: "FoveaImage", dependencies: ["CImageShim", "FoveaTensor"], swiftSettings: computeFlags),
         .target(name: "FoveaONNX",
                 dependencies: ["FoveaTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: computeFlags),
         .executableTarget(name: "fovea",
-                          dependencies: ["FoveaONNX", "FoveaTensor",
+                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: computeFlags),
         .testTarget(name: "FoveaTensorTests", dependencies: ["FoveaTensor"]),
         .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"]),
         .testTarget(name: "CLITests", dependencies: ["fovea"]),
+        .testTarget(name: "FoveaImageTests", dependencies: ["FoveaImage", "FoveaTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )
