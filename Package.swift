@@ -24,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -39,14 +40,18 @@ let package = Package(
         .target(name: "FoveaONNX",
                 dependencies: ["FoveaTensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: computeFlags),
+        .target(name: "FoveaModel",
+                dependencies: ["FoveaONNX", "FoveaImage", "FoveaTensor", .product(name: "Yams", package: "Yams")],
+                swiftSettings: computeFlags),
         .executableTarget(name: "fovea",
-                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage",
+                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: computeFlags),
         .testTarget(name: "FoveaTensorTests", dependencies: ["FoveaTensor"]),
         .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"]),
         .testTarget(name: "CLITests", dependencies: ["fovea"]),
         .testTarget(name: "FoveaImageTests", dependencies: ["FoveaImage", "FoveaTensor"]),
+        .testTarget(name: "FoveaModelTests", dependencies: ["FoveaModel", "FoveaImage", "FoveaONNX", "FoveaTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

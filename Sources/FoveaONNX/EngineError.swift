@@ -21,8 +21,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .unsupportedAttribute(let node, let op, let m):
             return "node '\(node)' (\(op)): \(m)"
         case .externalData(let t):
-            return "tensor '\(t)' keeps its data in an external file; save the model with all tensors inside "
-                + "(onnx.save_model(model, path, save_as_external_data=False))"
+            return "tensor '\(t)' keeps its data in an external file, and the model was given as bytes without its folder; "
+                + "load it from its file (the .data file beside it) or save it with all tensors inside (save_as_external_data=False)"
         case .badInput(let m): return m
         case .shape(let node, let op, let m): return "node '\(node)' (\(op)): \(m)"
         case .gradient(let m): return "gradient: \(m)"

@@ -15,10 +15,12 @@ public enum ONNXImport {
         } catch {
             throw EngineError.unreadable("cannot read '\(path)': \(error.localizedDescription)")
         }
-        return try load(data: data, name: path)
+        return try load(data: data, name: path, baseDirectory: url.deletingLastPathComponent())
     }
 
-    public static func load(data: Data, name: String = "model") throws -> Graph {
+    /// `baseDirectory` is where external-data files (`location` keys, as `onnx.save(..., save_as_external_data=True)`
+    /// and mlflow write them) are looked up; without one, external data is an error.
+    public static func load(data: Data, name: String = "model", baseDirectory: URL? = nil) throws -> Graph {
         if data.isEmpty { throw EngineError.invalidModel("'\(name)' is empty") }
         let model: Onnx_ModelProto
         do {
@@ -39,12 +41,12 @@ public enum ONNXImport {
         if opset < minOpset || opset > maxOpset {
             throw EngineError.invalidModel("'\(name)' uses opset \(opset); Fovea supports opsets \(minOpset) to \(maxOpset)")
         }
-        return try graph(model.graph, opset: opset, producer: model.producerName)
+        return try graph(model.graph, opset: opset, producer: model.producerName, baseDirectory: baseDirectory)
     }
 
-    static func graph(_ g: Onnx_GraphProto, opset: Int, producer: String) throws -> Graph {
+    static func graph(_ g: Onnx_GraphProto, opset: Int, producer: String, baseDirectory: URL?) throws -> Graph {
         var inits: [String: Tensor] = [:]
-        for t in g.initializer { inits[t.name] = try tensor(t) }
+        for t in g.initializer { inits[t.name] = try tensor(t, baseDirectory: baseDirectory) }
         if !g.sparseInitializer.isEmpty { throw EngineError.invalidModel("sparse initializers are not supported") }
         var nodes: [Node] = []
         for n in g.node {
@@ -82,8 +84,15 @@ public enum ONNXImport {
     }
 
     /// Converts a TensorProto (raw_data or the typed fields) to a Tensor.
-    public static func tensor(_ t: Onnx_TensorProto) throws -> Tensor {
-        if t.dataLocation == .external || !t.externalData.isEmpty { throw EngineError.externalData(tensor: t.name) }
+    public static func tensor(_ t: Onnx_TensorProto, baseDirectory: URL? = nil) throws -> Tensor {
+        if t.dataLocation == .external || !t.externalData.isEmpty {
+            guard let base = baseDirectory else { throw EngineError.externalData(tensor: t.name) }
+            var inline = t
+            inline.rawData = try externalBytes(t, base: base)
+            inline.dataLocation = .default
+            inline.externalData = []
+            return try tensor(inline)
+        }
         let shape = t.dims.map { Int($0) }
         if shape.contains(where: { $0 < 0 }) { throw EngineError.invalidModel("tensor '\(t.name)' has a negative dimension") }
         let n = shape.product
@@ -143,6 +152,28 @@ public enum ONNXImport {
         default: try check(t.int32Data.count); for i in 0..<n { out.i64[i] = Int64(t.int32Data[i]) }
         }
         return out
+    }
+
+    /// Reads a tensor's bytes from its external file: a relative path inside the model's folder.
+    static func externalBytes(_ t: Onnx_TensorProto, base: URL) throws -> Data {
+        var kv: [String: String] = [:]
+        for e in t.externalData { kv[e.key] = e.value }
+        guard let loc = kv["location"], !loc.isEmpty, !loc.hasPrefix("/"), !loc.split(separator: "/").contains("..") else {
+            throw EngineError.invalidModel("tensor '\(t.name)': external data location must be a relative path inside the model's folder")
+        }
+        let url = base.appendingPathComponent(loc)
+        guard let fh = try? FileHandle(forReadingFrom: url) else {
+            throw EngineError.invalidModel("tensor '\(t.name)': external data file '\(loc)' is missing beside the model")
+        }
+        defer { try? fh.close() }
+        let offset = UInt64(kv["offset"] ?? "0") ?? 0
+        try fh.seek(toOffset: offset)
+        let data: Data
+        if let l = kv["length"], let n = Int(l) { data = try fh.read(upToCount: n) ?? Data() } else { data = try fh.readToEnd() ?? Data() }
+        if let l = kv["length"], let n = Int(l), data.count != n {
+            throw EngineError.invalidModel("tensor '\(t.name)': external data file '\(loc)' is truncated (\(data.count) of \(n) bytes)")
+        }
+        return data
     }
 
     static func attribute(_ a: Onnx_AttributeProto) throws -> Attribute {

@@ -101,13 +101,55 @@ public final class Model: @unchecked Sendable {
     /// Runs the model. `fetch` may name any value of the graph (default: the graph outputs).
     public func run(_ feeds: [String: Tensor], fetch: [String]? = nil, profile: Profile? = nil) throws -> [String: Tensor] {
         let descs = try check(feeds)
-        let p = try plan(descs, fetch: fetch ?? outputNames, mode: .inference, rules: .standard)
+        let p: Plan
+        do {
+            p = try plan(descs, fetch: fetch ?? outputNames, mode: .inference, rules: .standard)
+        } catch let e as EngineError {
+            // An export with batch 1 frozen inside (e.g. Reshape to [1, -1]) cannot run a batch as one:
+            // run it item by item and stack the results.
+            guard case .shape = e, let n = batchOfFrozenModel(feeds) else { throw e }
+            return try runItemByItem(feeds, n: n, fetch: fetch, profile: profile)
+        }
         p.lock.lock()
         defer { p.lock.unlock() }
         p.runForward(feeds, profile: profile)
         profile?.finishRun()
         var out: [String: Tensor] = [:]
         for (n, v) in p.outputs { out[n] = v.copy() }
+        return out
+    }
+
+    /// The batch size N > 1 when every input declares a fixed batch of 1 (nil otherwise).
+    func batchOfFrozenModel(_ feeds: [String: Tensor]) -> Int? {
+        var n: Int? = nil
+        for info in graph.inputs {
+            guard let d = info.dims, d.count > 1, case .fixed(1) = d[0], let t = feeds[info.name], t.shape[0] > 1 else { return nil }
+            if n != nil && n != t.shape[0] { return nil }
+            n = t.shape[0]
+        }
+        return n
+    }
+
+    func runItemByItem(_ feeds: [String: Tensor], n: Int, fetch: [String]?, profile: Profile?) throws -> [String: Tensor] {
+        var parts: [[String: Tensor]] = []
+        for i in 0..<n {
+            var one: [String: Tensor] = [:]
+            for (k, t) in feeds {
+                let per = t.count / n
+                let s = Tensor(zeros: [1] + Array(t.shape.dropFirst()), dtype: t.dtype)
+                s.raw.copyMemory(from: t.raw + i * per * t.dtype.byteSize, byteCount: per * t.dtype.byteSize)
+                one[k] = s
+            }
+            parts.append(try run(one, fetch: fetch, profile: profile))
+        }
+        var out: [String: Tensor] = [:]
+        for (k, first) in parts[0] {
+            let t = Tensor(zeros: [first.shape.first.map { $0 * n } ?? n] + Array(first.shape.dropFirst()), dtype: first.dtype)
+            for (i, p) in parts.enumerated() {
+                t.raw.advanced(by: i * first.byteCount).copyMemory(from: p[k]!.raw, byteCount: first.byteCount)
+            }
+            out[k] = t
+        }
         return out
     }
 

@@ -13,9 +13,11 @@ final class ONNXCLITests: XCTestCase {
 
     struct Result { let code: Int32; let out: String; let err: String }
 
-    func fovea(_ args: [String]) throws -> Result {
+    func fovea(_ args: [String]) throws -> Result { try Self.fovea(args) }
+
+    static func fovea(_ args: [String]) throws -> Result {
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = binary
         p.arguments = args
         let o = Pipe(), e = Pipe()
         p.standardOutput = o
