@@ -6,7 +6,7 @@ struct Fovea: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
-        subcommands: [PredictCommand.self, ModelCommand.self, ONNXCommand.self])
+        subcommands: [PredictCommand.self, ModelCommand.self, PreprocessCommand.self, ONNXCommand.self])
 }
 
 /// Failures the CLI reports as one line on stderr with a non-zero exit code.
