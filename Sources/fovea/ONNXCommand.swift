@@ -132,7 +132,7 @@ struct ONNXCommand: ParsableCommand {
                     print(String(format: "  %-28@ %8.3f ms  %5.1f%%", k as NSString, v / Double(p.runs), 100 * v / Double(p.runs) / total), to: &err)
                 }
                 print("slowest nodes:", to: &err)
-                for (k, v) in p.byNode.sorted(by: { $0.value > $1.value }).prefix(12) {
+                for (k, v) in p.byNode.sorted(by: { $0.value > $1.value }).prefix(ProcessInfo.processInfo.environment["FOVEA_PROFILE_NODES"].flatMap { Int($0) } ?? 12) {
                     print(String(format: "  %-50@ %8.3f ms", k as NSString, v / Double(p.runs)), to: &err)
                 }
             }

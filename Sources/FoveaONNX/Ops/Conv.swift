@@ -77,7 +77,7 @@ final class ConvOp: Operator {
     static let maxParts = 8
     func forwardScratch(_ i: [TensorDesc?]) -> Int {
         if let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape), isDepthwise(s) {
-            return depthwisePaddedWidth(s.geo) * depthwisePaddedHeight(s.geo) * ConvOp.maxParts * 4
+            return DepthwiseLayout(s.geo).floats * ConvOp.maxParts * 4
         }
         return colFloats(i) * 4
     }
@@ -99,7 +99,7 @@ final class ConvOp: Operator {
             let fast = depthwiseSmallApplies(g)
             let (lo, hi) = activationBounds
             let parts = min(Threads.count, s.n * s.cout, ConvOp.maxParts)
-            let padSize = depthwisePaddedWidth(g) * depthwisePaddedHeight(g)
+            let padSize = DepthwiseLayout(g).floats
             Threads.parallelFor(parts) { part in
                 let total = s.n * s.cout, per = (total + parts - 1) / parts
                 let padded = a.scratch.assumingMemoryBound(to: Float.self) + part * padSize
@@ -108,7 +108,7 @@ final class ConvOp: Operator {
                     let ic = oc / mult
                     let xp = x.f32 + (n * s.cin + ic) * inHW, wp = w.f32 + oc * g.kh * g.kw, yp = y.f32 + (n * s.cout + oc) * hw
                     if fast {
-                        depthwiseSmall(xp, wp, bias: bias?[oc] ?? 0, g, yp, lo: lo, hi: hi, padded: padded)
+                        depthwiseSmall(xp, wp, bias: bias?[oc] ?? 0, g, yp, lo: lo, hi: hi, scratch: padded)
                     } else {
                         depthwiseChannel(xp, wp, bias: bias?[oc] ?? 0, g, yp)
                         if activation != nil { for k in 0..<hw { yp[k] = min(max(yp[k], lo), hi) } }
