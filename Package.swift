@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "FoveaModel",
                 dependencies: ["FoveaONNX", "FoveaImage", "FoveaTensor", .product(name: "Yams", package: "Yams")],
                 swiftSettings: computeFlags),
+        .target(name: "FoveaServer",
+                dependencies: ["FoveaModel", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "fovea",
                           dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "FoveaONNXTests", dependencies: ["FoveaONNX", "FoveaTensor"]),
         .testTarget(name: "CLITests", dependencies: ["fovea"]),
         .testTarget(name: "FoveaImageTests", dependencies: ["FoveaImage", "FoveaTensor"]),
+        .testTarget(name: "FoveaServerTests", dependencies: ["FoveaServer"]),
         .testTarget(name: "FoveaModelTests", dependencies: ["FoveaModel", "FoveaImage", "FoveaONNX", "FoveaTensor"]),
     ],
     swiftLanguageModes: [.v5]
