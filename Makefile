@@ -1,14 +1,20 @@
-# Fovea — the two set-up commands are `make test` and (later) `make serve`; both bootstrap first.
+# Fovea — the two set-up commands are `make test` and `make serve`; both bootstrap first.
 SWIFT ?= swift
 CONFIG ?= release
 
-.PHONY: bootstrap build test bench fixtures proto clean
+.PHONY: bootstrap build serve test bench fixtures proto clean
+
+# Serves endpoint.yml + deployment.yml (the default model) on http://127.0.0.1:$(PORT)/score; state in .fovea/.
+PORT ?= 8080
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
 build: bootstrap
 	$(SWIFT) build -c $(CONFIG)
+
+serve: build
+	.build/$(CONFIG)/fovea serve --port $(PORT) --state-dir .fovea --endpoint-file endpoint.yml --deployment-file deployment.yml
 
 # Tests run in release mode: whole-network checks are 10-100x slower in debug builds.
 test: build

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Fovea: ParsableCommand {
+struct Fovea: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
-        subcommands: [PredictCommand.self, ModelCommand.self, PreprocessCommand.self, ONNXCommand.self])
+        subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ModelCommand.self,
+                      PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self])
 }
 
 /// Failures the CLI reports as one line on stderr with a non-zero exit code.
