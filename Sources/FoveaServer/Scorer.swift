@@ -38,7 +38,8 @@ public final class Scorer: @unchecked Sendable {
         }
     }
 
-    func scoreNow(_ request: ScoringRequest) throws -> Result {
+    /// The same work without the queue, on the calling thread (benchmarks).
+    public func scoreNow(_ request: ScoringRequest) throws -> Result {
         var errors = request.rowErrors
         var inputs: [FoveaTensor.Tensor] = []
         for (i, row) in request.rows.enumerated() {

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Server benchmark: the scoring path through HTTP (fovea serve → fovea worker) vs the same path in-process.
+
+Anchor ("engine alone"): `fovea score-bench` parses the same AutoML request body, decodes, preprocesses,
+runs MobileNetV2 and writes the JSON answer, in one process, one engine thread.
+Server: `fovea serve` with one deployment of one instance (one engine thread, max_concurrent_requests_per_instance 1),
+loaded by wrk on 127.0.0.1 for a bounded time: 1 connection (latency), then 2 connections (saturated
+throughput; 2 = Azure's in-flight limit for one instance at concurrency 1, so nothing is refused).
+Targets (issue 4): added p50 <= 0.3 ms; saturated throughput >= 0.95 x engine-only.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+LUA = """
+local f = io.open("%(body)s", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(key)s"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"p50_us": %%d, "p99_us": %%d, "requests": %%d, "duration_us": %%d, "socket_errors": %%d, "non2xx": %%d}\\n',
+    latency:percentile(50), latency:percentile(99), summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def rss_mb(pid, field="VmHWM"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+
+
+def wrk(url, script, connections, duration):
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", script, url],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"WRKJSON (\{.*\})", out)
+    if not m:
+        sys.exit("wrk printed no summary:\n" + out)
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fovea", default=os.path.join(ROOT, ".build/release/fovea"))
+    ap.add_argument("--model", default="mobilenetv2-imagenet:1")
+    ap.add_argument("--image", default=os.path.join(ROOT, "Tests/Fixtures/images/chelsea.jpg"))
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=300)
+    a = ap.parse_args()
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", FOVEA_NUM_THREADS="1")
+    tmp = tempfile.mkdtemp(prefix="fovea-bench-server-")
+    body = os.path.join(tmp, "request.json")
+    with open(a.image, "rb") as f:
+        b64 = base64.encodebytes(f.read()).decode()
+    with open(body, "w") as f:
+        json.dump({"input_data": {"columns": ["image"], "data": [b64]}}, f)
+
+    engine = json.loads(subprocess.run([a.fovea, "score-bench", "--model", a.model, "--body", body, "--iterations",
+                                        str(a.iterations), "--threads", "1", "--registry", os.path.join(ROOT, "models")],
+                                       capture_output=True, text=True, check=True, env=env).stdout)
+
+    with open(os.path.join(tmp, "endpoint.yml"), "w") as f:
+        f.write("name: bench-endpoint\nauth_mode: key\ntraffic:\n  blue: 100\n")
+    with open(os.path.join(tmp, "deployment.yml"), "w") as f:
+        f.write(f"name: blue\nendpoint_name: bench-endpoint\nmodel: {a.model}\ninstance_count: 1\n"
+                "request_settings: {request_timeout_ms: 10000, max_concurrent_requests_per_instance: 1}\n"
+                "readiness_probe: {initial_delay: 0, period: 1}\nliveness_probe: {initial_delay: 1, period: 5}\n")
+    state = os.path.join(tmp, "state")
+    server = subprocess.Popen([a.fovea, "serve", "--port", "0", "--state-dir", state,
+                               "--endpoint-file", os.path.join(tmp, "endpoint.yml"),
+                               "--deployment-file", os.path.join(tmp, "deployment.yml"),
+                               "--registry", os.path.join(ROOT, "models")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        info = None
+        for _ in range(300):
+            try:
+                with open(os.path.join(state, "server.json")) as f:
+                    info = json.load(f)
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        if info is None:
+            sys.exit("the server did not start")
+        with open(os.path.join(state, "state.json")) as f:
+            key = json.load(f)["endpoints"]["bench-endpoint"]["keys"]["primaryKey"]
+        url = f"http://127.0.0.1:{info['port']}/score"
+        script = os.path.join(tmp, "post.lua")
+        with open(script, "w") as f:
+            f.write(LUA % {"body": body, "key": key})
+        import urllib.request
+        for _ in range(100):  # wait for readiness, then warm up
+            req = urllib.request.Request(url, data=open(body, "rb").read(),
+                                         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=10).read()
+                break
+            except Exception:
+                time.sleep(0.1)
+        seq = wrk(url, script, 1, a.duration)
+        time.sleep(1)  # the request wrk abandoned at its deadline still runs; let it finish
+        sat = wrk(url, script, 2, a.duration)
+        worker = subprocess.run(["pgrep", "-f", "fovea worker.*--deployment blue"], capture_output=True, text=True).stdout.split()
+        worker_rss = rss_mb(int(worker[0])) if worker else None
+        server_rss = rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+    added = seq["p50_us"] / 1000 - engine["p50_ms"]
+    ratio = sat["rps"] / engine["requests_per_s"]
+    print(f"server benchmark: {a.model}, AutoML JSON request ({os.path.getsize(body)} bytes), 1 engine thread, wrk {a.duration}s")
+    print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+    print(f"{'engine alone (in-process)':28}{engine['p50_ms']:9.2f}{engine['p99_ms']:9.2f}{engine['requests_per_s']:9.1f}")
+    print(f"{'HTTP, 1 connection':28}{seq['p50_us'] / 1000:9.2f}{seq['p99_us'] / 1000:9.2f}{seq['rps']:9.1f}")
+    print(f"{'HTTP, 2 connections':28}{sat['p50_us'] / 1000:9.2f}{sat['p99_us'] / 1000:9.2f}{sat['rps']:9.1f}")
+    print(f"added p50: {added:.3f} ms (target <= 0.3)   saturated throughput: {ratio:.3f} x engine alone (target >= 0.95)")
+    print(f"errors: {seq['socket_errors'] + sat['socket_errors']} socket, {seq['non2xx'] + sat['non2xx']} non-2xx   "
+          f"peak RSS: worker {worker_rss and round(worker_rss, 1)} MB, server {server_rss and round(server_rss, 1)} MB")
+    print(json.dumps({"engine": engine, "http_1": seq, "http_2": sat, "added_p50_ms": added, "throughput_ratio": ratio,
+                      "worker_peak_rss_mb": worker_rss, "server_peak_rss_mb": server_rss}))
+
+
+if __name__ == "__main__":
+    main()
