@@ -85,10 +85,11 @@ public final class DeploymentRuntime: @unchecked Sendable {
             guard !self.isStopped, self.currentGeneration == g else { return }
             do {
                 let inst = try await self.launch(index: index, generation: g)
-                self.lock.lock()
-                let current = !self.stopped && self.generation == g
-                if current { self.instances[index] = inst }
-                self.lock.unlock()
+                let current = self.lock.withLock {
+                    let c = !self.stopped && self.generation == g
+                    if c { self.instances[index] = inst }
+                    return c
+                }
                 if !current { self.stopInstance(inst, grace: 0); return }
                 self.probeLoops(inst)
             } catch {
@@ -188,12 +189,12 @@ public final class DeploymentRuntime: @unchecked Sendable {
 
     /// Stops every instance after its in-flight requests finish (up to `grace` seconds).
     func stop(grace: Double) async {
-        lock.lock()
-        stopped = true
-        let all = Array(instances.values) + retiring
-        let w = waiters
-        waiters = []
-        lock.unlock()
+        let (all, w) = lock.withLock {
+            stopped = true
+            let x = (Array(instances.values) + retiring, waiters)
+            waiters = []
+            return x
+        }
         for x in w { x.cont.resume(returning: nil) }
         for i in all { stopInstance(i, grace: grace) }
         let deadline = Date().addingTimeInterval(grace + 3)
@@ -233,7 +234,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
                     inst.readinessSuccesses += 1
                     if inst.readinessSuccesses >= probe.successThreshold && inst.phase != .ready {
                         inst.setPhase(.ready)
-                        lock.lock(); backoff[inst.index] = nil; lock.unlock()
+                        lock.withLock { backoff[inst.index] = nil }
                         log.info("instance ready", ["instance": inst.index, "pid": Int(inst.pid)])
                         publishReady()
                         wake()
@@ -313,11 +314,12 @@ public final class DeploymentRuntime: @unchecked Sendable {
 
     /// Waits for a free slot on the least busy ready instance; nil when cancelled (timeout) or stopped.
     func acquire(excluding: Instance? = nil) async -> Instance? {
-        lock.lock()
-        if let i = takeLocked(excluding: excluding) { lock.unlock(); return i }
-        let id = nextWaiter
-        nextWaiter += 1
-        lock.unlock()
+        let (taken, id): (Instance?, Int) = lock.withLock {
+            if let i = takeLocked(excluding: excluding) { return (i, 0) }
+            nextWaiter += 1
+            return (nil, nextWaiter - 1)
+        }
+        if let taken { return taken }
         ctx.metrics.queued(endpoint: endpoint, deployment: name, waiters.count + 1)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Instance?, Never>) in

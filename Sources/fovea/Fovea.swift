@@ -7,7 +7,7 @@ struct Fovea: AsyncParsableCommand {
         commandName: "fovea",
         abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
         subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ModelCommand.self,
-                      PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self, ScoreBenchCommand.self])
+                      PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self, ScoreBenchCommand.self, ExplainCommand.self])
 }
 
 /// Failures the CLI reports as one line on stderr with a non-zero exit code.
