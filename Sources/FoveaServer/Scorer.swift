@@ -1,4 +1,5 @@
 import Foundation
+import FoveaExplain
 import FoveaImage
 import FoveaModel
 
@@ -27,12 +28,13 @@ public final class Scorer: @unchecked Sendable {
         self.model = model
         handler = ClassificationHandler(model)
         self.maxPixels = maxPixels
+        explainer = try Explainer(model: model)
     }
 
+    let explainer: Explainer
+
     public func score(_ request: ScoringRequest) async throws -> Result {
-        if request.modelExplainability {
-            throw BadRequest("model_explainability is not available yet: explanations are not implemented in this version")
-        }
+        if request.modelExplainability { _ = try xaiParameters(request) }  // a bad parameter is a 400 before any work
         return try await withCheckedThrowingContinuation { cont in
             queue.async { cont.resume(with: Swift.Result { try self.scoreNow(request) }) }
         }
@@ -56,7 +58,14 @@ public final class Scorer: @unchecked Sendable {
         if !inputs.isEmpty {
             let logits: FoveaTensor.Tensor
             do { logits = try handler.run(inputs) } catch { throw ModelFailure(description: "\(error)") }
-            rows = handler.postprocess(logits).map { $0.json() }
+            let results = handler.postprocess(logits)
+            rows = results.map { $0.json() }
+            if request.modelExplainability {
+                let p = try xaiParameters(request)
+                for (i, r) in results.enumerated() {
+                    try explain(inputs[i], r, p, into: &rows[i])
+                }
+            }
         }
         let data = try JSONSerialization.data(withJSONObject: rows)
         return Result(json: data, rowErrors: errors)
@@ -64,3 +73,31 @@ public final class Scorer: @unchecked Sendable {
 }
 
 import FoveaTensor
+
+extension Scorer {
+    func xaiParameters(_ request: ScoringRequest) throws -> XAIParameters {
+        do { return try XAIParameters.parse(request.xaiParameters) } catch let e as XAIParameterError { throw BadRequest(e.description) }
+    }
+
+    /// AutoML's keys: multiclass → one base64 PNG / one [3][H][W] list (null when not requested); multilabel → lists
+    /// with one entry per class above the threshold (null when none is).
+    func explain(_ x: FoveaTensor.Tensor, _ r: ClassificationResult, _ p: XAIParameters, into row: inout [String: Any]) throws {
+        let targets = explainer.targets(probs: r.probs, p: p)
+        var figs: [Any] = [], attrs: [Any] = []
+        for t in targets {
+            let e: Explanation
+            do { e = try explainer.explain(input: x, target: t, score: r.probs[t], p: p) } catch let err as XAIParameterError {
+                throw BadRequest(err.description)
+            } catch { throw ModelFailure(description: "explanation failed: \(error)") }
+            figs.append(p.visualizations ? (e.figurePNGBase64.map { $0 as Any } ?? NSNull()) : NSNull())
+            attrs.append(p.attributions ? e.nestedAttributions : NSNull())
+        }
+        if model.task == .multilabel {
+            row["visualizations"] = targets.isEmpty ? NSNull() : figs
+            row["attributions"] = targets.isEmpty ? NSNull() : attrs
+        } else {
+            row["visualizations"] = figs.first ?? NSNull()
+            row["attributions"] = attrs.first ?? NSNull()
+        }
+    }
+}

@@ -196,11 +196,12 @@ final class TestServer: @unchecked Sendable {
 }
 
 /// AutoML's request body: base64 with newlines every 76 characters, as `base64.encodebytes` writes it.
-func automlBody(_ images: [Data], explain: Bool? = nil) -> Data {
+func automlBody(_ images: [Data], explain: Bool? = nil, xai: [String: Any]? = nil) -> Data {
     let rows: [String] = images.map { img in
         let b = img.base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed]) + "\n"
         guard let explain else { return b }
-        let row: [String: Any] = ["image_base64": b, "model_explainability": explain]
+        var row: [String: Any] = ["image_base64": b, "model_explainability": explain]
+        if let xai { row["xai_parameters"] = xai }
         return String(decoding: try! JSONSerialization.data(withJSONObject: row), as: UTF8.self)
     }
     return try! JSONSerialization.data(withJSONObject: ["input_data": ["columns": ["image"], "data": rows]])
