@@ -28,7 +28,7 @@ public final class Explainer: @unchecked Sendable {
     let runner: GradientRunner
     private let lock = NSLock()
 
-    public init(model: LoadedModel, chunk: Int = 8) throws {
+    public init(model: LoadedModel, chunk: Int = 2) throws {
         guard model.task.isClassification else {
             throw XAIParameterError("explanations exist for classification models only; this one is \(model.task.rawValue)")
         }

@@ -21,6 +21,8 @@ public struct ScoringRequest: Equatable {
     public var modelExplainability = false
     public var xaiParameters: [String: JSONValue] = [:]
 
+    public init(rows: [Data?]) { self.rows = rows }
+
     public static func parse(body: Data, contentType: String?) throws -> ScoringRequest {
         let type = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         if type.hasPrefix("image/") || type == "application/octet-stream" {

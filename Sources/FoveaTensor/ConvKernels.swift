@@ -117,7 +117,11 @@ public func depthwiseChannelBackward(_ x: UnsafePointer<Float>, _ wt: UnsafePoin
                 let base = (oh * g.sh - g.pt + i * g.dh) * g.w + off
                 if let dx {
                     let dxr = dx + base
-                    for ow in owLo..<owHi { dxr[ow * s] += wv * dyr[ow] }
+                    if s == 1 {
+                        for ow in owLo..<owHi { dxr[ow] += wv * dyr[ow] }  // contiguous: vectorises
+                    } else {
+                        for ow in owLo..<owHi { dxr[ow * s] += wv * dyr[ow] }
+                    }
                 }
                 if dw != nil {
                     let xr = x + base

@@ -91,3 +91,43 @@ final class AuthTests: XCTestCase {
         XCTAssertThrowsError(try s.regenerateKey("ep-one", keyType: "tertiary"))
     }
 }
+
+/// The explanation keys of AutoML's response, on the tiny MLflow classifier loaded as multiclass and as multilabel.
+final class ExplanationResponseTests: XCTestCase {
+    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/mlflow_classifier")
+    let image = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/images/chelsea.jpg"))
+
+    func score(_ task: TaskKind, _ xai: [String: JSONValue]) throws -> [[String: Any]] {
+        let scorer = try Scorer(model: try ModelFolder.load(dir, task: task))
+        var req = ScoringRequest(rows: [image, image])
+        req.modelExplainability = true
+        req.xaiParameters = xai
+        let r = try scorer.scoreNow(req)
+        return try JSONSerialization.jsonObject(with: r.json) as! [[String: Any]]
+    }
+
+    func testMulticlassKeys() throws {
+        let rows = try score(.multiclass, ["xai_algorithm": .string("integrated_gradients"), "n_steps": .number(4), "attributions": .bool(true)])
+        XCTAssertEqual(rows.count, 2)
+        for row in rows {
+            XCTAssertTrue(row["visualizations"] is String)
+            let a = try XCTUnwrap(row["attributions"] as? [[[Double]]])
+            XCTAssertEqual([a.count, a[0].count, a[0][0].count], [3, 160, 160])
+        }
+    }
+
+    func testMultilabelListsOnePerClassAboveTheThreshold() throws {
+        // a threshold no class passes: null for both
+        let none = try score(.multilabel, ["xai_algorithm": .string("guided_backprop"), "confidence_score_threshold_multilabel": .number(1)])
+        XCTAssertTrue(none[0]["visualizations"] is NSNull && none[0]["attributions"] is NSNull)
+        // a threshold between the sorted probabilities: exactly the classes above it, in index order
+        let probs = try XCTUnwrap(none[0]["probs"] as? [Double]).sorted()
+        let thr = (probs[probs.count - 2] + probs[probs.count - 3]) / 2
+        let rows = try score(.multilabel, ["xai_algorithm": .string("guided_backprop"), "confidence_score_threshold_multilabel": .number(thr)])
+        XCTAssertEqual((rows[0]["visualizations"] as? [Any])?.count, 2)
+        XCTAssertTrue((rows[0]["visualizations"] as? [Any])?.allSatisfy { $0 is String } ?? false)
+        XCTAssertEqual((rows[0]["attributions"] as? [Any])?.count, 2)
+        XCTAssertTrue((rows[0]["attributions"] as? [Any])?.allSatisfy { $0 is NSNull } ?? false, "attributions were not requested")
+    }
+}

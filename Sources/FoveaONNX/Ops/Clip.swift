@@ -33,7 +33,13 @@ final class ClipOp: Operator {
     }
     static func standardBackward(y: UnsafePointer<Float>, gy: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>,
                                  count: Int, lo: Float, hi: Float) {
-        for i in 0..<count where y[i] > lo && y[i] < hi { gx[i] += gy[i] }
+        for i in 0..<count { gx[i] += (y[i] > lo && y[i] < hi) ? gy[i] : 0 }  // branchless: vectorises
+    }
+
+    /// The same, writing gx instead of adding into it (a fused Conv's own scratch).
+    static func standardBackwardSet(y: UnsafePointer<Float>, gy: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>,
+                                    count: Int, lo: Float, hi: Float) {
+        for i in 0..<count { gx[i] = (y[i] > lo && y[i] < hi) ? gy[i] : 0 }
     }
 
     /// The bounds of a Clip node when they are constants (for fusing it into a Conv).

@@ -161,13 +161,13 @@ final class ConvOp: Operator {
         var dy = UnsafePointer(a.gy.f32)
         if let act = activation {
             let t = col + colCount
-            t.initialize(repeating: 0, count: y.count)
             if let rule = a.rules.unary[act] {
+                t.initialize(repeating: 0, count: y.count)
                 rule(UnaryGrad(x: y.f32, y: y.f32, gy: a.gy.f32, gx: t, count: y.count))
             } else if act == "Relu" {
-                ReluOp.standardBackward(y: y.f32, gy: a.gy.f32, gx: t, count: y.count)
+                ReluOp.standardBackwardSet(y: y.f32, gy: a.gy.f32, gx: t, count: y.count)
             } else {
-                ClipOp.standardBackward(y: y.f32, gy: a.gy.f32, gx: t, count: y.count, lo: clip.0, hi: clip.1)
+                ClipOp.standardBackwardSet(y: y.f32, gy: a.gy.f32, gx: t, count: y.count, lo: clip.0, hi: clip.1)
             }
             dy = UnsafePointer(t)
         }

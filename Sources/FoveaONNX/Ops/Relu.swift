@@ -16,6 +16,11 @@ final class ReluOp: Operator {
         ReluOp.standardBackward(y: a.y.f32, gy: a.gy.f32, gx: gx.f32, count: a.y.count)
     }
     static func standardBackward(y: UnsafePointer<Float>, gy: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count where y[i] > 0 { gx[i] += gy[i] }
+        for i in 0..<count { gx[i] += y[i] > 0 ? gy[i] : 0 }  // branchless: vectorises
+    }
+
+    /// The same, writing gx instead of adding into it (a fused Conv's own scratch).
+    static func standardBackwardSet(y: UnsafePointer<Float>, gy: UnsafePointer<Float>, gx: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { gx[i] = y[i] > 0 ? gy[i] : 0 }
     }
 }
