@@ -43,6 +43,9 @@ public final class DeploymentRuntime: @unchecked Sendable {
 
     public var config: DeploymentConfig { lock.lock(); defer { lock.unlock() }; return _config }
     public var readyCount: Int { lock.lock(); defer { lock.unlock() }; return instances.values.filter { $0.phase == .ready }.count }
+    /// Instances that may take requests: the current generation, and the previous one until it is retired (it
+    /// keeps serving while a `deployment update` starts the new one).
+    private var servingLocked: [Instance] { Array(instances.values) + retiring }
     public var snapshot: [Instance] { lock.lock(); defer { lock.unlock() }; return instances.keys.sorted().map { instances[$0]! } }
     public var logFile: URL { ctx.logDirectory.appendingPathComponent("\(endpoint)/\(name).log") }
 
@@ -283,7 +286,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
     /// Azure's rule: more than 2 × max_concurrent_requests_per_instance × ready instances in flight → 429.
     func admit() -> Admission {
         lock.lock(); defer { lock.unlock() }
-        let ready = instances.values.filter { $0.phase == .ready }.count
+        let ready = servingLocked.filter { $0.phase == .ready }.count
         guard ready > 0 else { return .noReadyInstance }
         let limit = 2 * _config.requestSettings.maxConcurrentRequestsPerInstance * ready
         guard admitted < limit else { return .tooMany(limit: limit) }
@@ -307,7 +310,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
 
     private func takeLocked(excluding: Instance?) -> Instance? {
         let limit = _config.requestSettings.maxConcurrentRequestsPerInstance
-        let candidates = instances.values.filter { $0 !== excluding && $0.phase == .ready }.sorted { $0.inFlight < $1.inFlight }
+        let candidates = servingLocked.filter { $0 !== excluding && $0.phase == .ready }.sorted { $0.inFlight < $1.inFlight }
         for c in candidates where c.tryTake(limit: limit) { return c }
         return nil
     }

@@ -6,8 +6,8 @@ struct Fovea: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
-        subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ModelCommand.self,
-                      PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self, ScoreBenchCommand.self, ExplainCommand.self])
+        subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ExplainCommand.self, ModelCommand.self,
+                      PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self, ScoreBenchCommand.self])
 }
 
 /// Failures the CLI reports as one line on stderr with a non-zero exit code.

@@ -149,6 +149,23 @@ final class EndToEndTests: XCTestCase {
         // Logs of a deployment through the CLI.
         c = try s.cli(["deployment", "get-logs", "--name", "green", "--endpoint-name", "test-endpoint", "--lines", "5"])
         XCTAssertEqual(c.out.split(separator: "\n").count, 5)
+        // deployment update under load: a new generation of 2 instances replaces the old one, no request fails.
+        let oldPIDs = Set(((try s.deploymentInfo("green")?["instances"] as? [[String: Any]]) ?? []).compactMap { $0["pid"] as? Int })
+        try TestServer.deployment("green", instances: 2, concurrency: 4).write(to: green, atomically: true, encoding: .utf8)
+        let newKey = creds["primaryKey"]!
+        async let during2 = load(200, concurrency: 4) { _ in try await s.score(body, key: newKey, contentType: "image/jpeg") }
+        try await Task.sleep(for: .milliseconds(100))
+        c = try s.cli(["deployment", "update", "-f", green.path])
+        XCTAssertEqual(c.code, 0, c.err)
+        let replies2 = await during2
+        XCTAssertEqual(replies2.filter { $0.status == 200 }.count, 200, "\(Dictionary(grouping: replies2, by: \.status).mapValues(\.count))")
+        try s.waitReady("green", count: 2)
+        let newPIDs = Set(((try s.deploymentInfo("green")?["instances"] as? [[String: Any]]) ?? []).compactMap { $0["pid"] as? Int })
+        XCTAssertEqual(newPIDs.count, 2)
+        XCTAssertTrue(newPIDs.isDisjoint(with: oldPIDs), "the old instance was replaced")
+        c = try s.cli(["deployment", "delete", "--name", "green", "--endpoint-name", "test-endpoint"])
+        XCTAssertNotEqual(c.code, 0, "green still has live traffic")
+        XCTAssertTrue(c.err.contains("traffic"), c.err)
     }
 
     func testStatusCodes() async throws {
