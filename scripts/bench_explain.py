@@ -56,7 +56,7 @@ def anchors(image):
     x_hwc = x[0].permute(1, 2, 0).numpy()
 
     def call(images, call_model_args=None, expected_keys=None):
-        t_in = torch.tensor(np.array(images)).permute(0, 3, 1, 2).requires_grad_(True)
+        t_in = torch.tensor(np.array(images), dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_(True)
         p = torch.softmax(model(t_in), 1)[:, 285]
         g = torch.autograd.grad(p, t_in, torch.ones_like(p))[0]
         return {saliency_core.INPUT_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).numpy()}
