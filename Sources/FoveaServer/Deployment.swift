@@ -308,8 +308,12 @@ public final class DeploymentRuntime: @unchecked Sendable {
         ctx.metrics.inFlight(endpoint: endpoint, deployment: name, a)
     }
 
+    /// The least busy ready instance with a free slot. An instance holds `max_concurrent_requests_per_instance`
+    /// requests plus one waiting in its own queue, so that it starts the next request the moment it finishes one
+    /// instead of idling for a round trip through the router (the queued one still counts against the 429 limit
+    /// and its timeout); the least busy instance is always preferred.
     private func takeLocked(excluding: Instance?) -> Instance? {
-        let limit = _config.requestSettings.maxConcurrentRequestsPerInstance
+        let limit = _config.requestSettings.maxConcurrentRequestsPerInstance + 1
         let candidates = servingLocked.filter { $0 !== excluding && $0.phase == .ready }.sorted { $0.inFlight < $1.inFlight }
         for c in candidates where c.tryTake(limit: limit) { return c }
         return nil
