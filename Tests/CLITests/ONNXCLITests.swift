@@ -95,3 +95,29 @@ final class ONNXCLITests: XCTestCase {
         }
     }
 }
+
+/// `fovea explain` as a user runs it.
+final class ExplainCLITests: XCTestCase {
+    func testExplainWritesFigureAndAttributions() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fovea-explain-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let fig = dir.appendingPathComponent("fig.png").path, attr = dir.appendingPathComponent("attr.npy").path
+        let input = ONNXCLITests.root.appendingPathComponent("Tests/Fixtures/mobilenetv2/inputs/chelsea.npy").path
+        let r = try ONNXCLITests.fovea(["explain", "--algorithm", "guided_gradcam", "--input-tensor", input, "--out", fig,
+                                        "--attributions", attr, "--registry", ONNXCLITests.root.appendingPathComponent("models").path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("Egyptian cat"), r.err)
+        let png = try Data(contentsOf: URL(fileURLWithPath: fig))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        let npy = try Data(contentsOf: URL(fileURLWithPath: attr))
+        let header = String(decoding: npy.prefix(128), as: UTF8.self)
+        XCTAssertTrue(header.contains("'shape': (3, 224, 224)") && header.contains("<f4"), header)
+        XCTAssertEqual(npy.count - (Int(npy[8]) | Int(npy[9]) << 8) - 10, 3 * 224 * 224 * 4)
+        let bad = try ONNXCLITests.fovea(["explain", "--algorithm", "lime", "--input-tensor", input, "--out", fig])
+        XCTAssertNotEqual(bad.code, 0)
+        XCTAssertTrue(bad.err.contains("xai_algorithm"), bad.err)
+        let steps = try ONNXCLITests.fovea(["explain", "--n-steps", "1", "--input-tensor", input, "--out", fig])
+        XCTAssertNotEqual(steps.code, 0)
+        XCTAssertTrue(steps.err.contains("n_steps"), steps.err)
+    }
+}
