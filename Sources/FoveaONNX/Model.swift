@@ -218,6 +218,15 @@ public final class Model: @unchecked Sendable {
         }
     }
 
+    /// Drops cached plans (all, or only reverse-mode ones) so that their arenas go back to the system: a serving
+    /// instance keeps its inference plan small between explanations.
+    public func releasePlans(gradientOnly: Bool = true) {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        for k in planOrder where !gradientOnly || k.contains("gradient(") { plans[k] = nil }
+        planOrder.removeAll { plans[$0] == nil }
+    }
+
     /// Bytes held by the cached plans (arena + scratch + gradients).
     public var planBytes: Int {
         cacheLock.lock()

@@ -62,6 +62,7 @@ public final class Scorer: @unchecked Sendable {
             rows = results.map { $0.json() }
             if request.modelExplainability {
                 let p = try xaiParameters(request)
+                defer { model.engine.releasePlans(gradientOnly: true) }  // back under ~100 MB between explanations
                 for (i, r) in results.enumerated() {
                     try explain(inputs[i], r, p, into: &rows[i])
                 }
