@@ -21,7 +21,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(d.endpointName, "fovea-endpoint")
         XCTAssertEqual(d.model, "mobilenetv2-imagenet:1")
         XCTAssertEqual(d.instanceCount, 1)
-        XCTAssertEqual(d.requestSettings.requestTimeoutMs, 5000)
+        XCTAssertEqual(d.requestSettings.requestTimeoutMs, 60000)
         XCTAssertEqual(d.livenessProbe.failureThreshold, 30)
         XCTAssertNoThrow(try EndpointConfig.validate(traffic: e.traffic, mirror: e.mirrorTraffic, deployments: [d.name]))
     }
