@@ -251,6 +251,19 @@ nodes, inits = automl_dynamic_batch()
 case("automl_dynamic_batch", nodes, [("input1", away((3, 3, 16, 16)))], ["output1"], inits=inits, grad=["input1"], opset=11, fd_eps=1e-3,
      dims={"input1": ["batch", 3, 16, 16]})
 
+# ---- depthwise kernels: the channel-blocked one (stride 2, 5x5, small planes, a partial block of
+# lanes) and the per-plane one (3x3 stride 1 on wide planes), fused activations, weights as inputs ----
+xd = away((2, 12, 9, 9)); wd5 = rng.standard_normal((12, 1, 5, 5)).astype(np.float32) * 0.2; bd5 = rng.standard_normal(12).astype(np.float32)
+case("conv_depthwise_5x5_s2_asym", [N("Conv", ["x", "w", "b"], ["y"], group=12, strides=[2, 2], pads=[1, 2, 2, 1])],
+     [("x", xd), ("w", wd5), ("b", bd5)], ["y"])
+def dw_act(cin, k, act):
+    c1, i1 = conv("dw", cin, cin, k, g=cin)
+    if act == "Clip":
+        return c1("x", "a") + [N("Clip", ["a", "lo", "hi"], ["y"])], {**i1, "lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
+    return c1("x", "a") + [N(act, ["a"], ["y"])], i1
+block("conv_depthwise_wide_clip", away((1, 10, 6, 20)), lambda: dw_act(10, 3, "Clip"))
+block("conv_depthwise_5x5_relu", away((1, 9, 7, 7)), lambda: dw_act(9, 5, "Relu"))
+
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump({"generator": "scripts/gen_fixtures.py", "onnx": onnx.__version__, "onnxruntime": ort.__version__, "cases": cases}, f, indent=1)
 print(f"wrote {len(cases)} cases to {OUT}")

@@ -125,7 +125,11 @@ public func depthwiseChannelBackward(_ x: UnsafePointer<Float>, _ wt: UnsafePoin
                 }
                 if dw != nil {
                     let xr = x + base
-                    for ow in owLo..<owHi { acc += dyr[ow] * xr[ow * s] }
+                    if s == 1 {
+                        acc += vdot(dyr + owLo, xr + owLo, owHi - owLo)
+                    } else {
+                        for ow in owLo..<owHi { acc += dyr[ow] * xr[ow * s] }
+                    }
                 }
             }
             if let dw { dw[i * g.kw + j] += acc }

@@ -38,7 +38,7 @@ final class BatchNormalizationOp: Operator {
             let base = (ni * c + ci) * hw
             if let gx = a.gx(0) { for k in 0..<hw { gx.f32[base + k] += gy[base + k] * sc[ci] * inv } }
             if let gs = a.gx(1) { var s: Float = 0; for k in 0..<hw { s += gy[base + k] * (x[base + k] - mu[ci]) * inv }; gs.f32[ci] += s }
-            if let gb = a.gx(2) { var s: Float = 0; for k in 0..<hw { s += gy[base + k] }; gb.f32[ci] += s }
+            if let gb = a.gx(2) { gb.f32[ci] += vsum(gy + base, hw) }
         } }
     }
 }

@@ -75,15 +75,23 @@ final class ConvOp: Operator {
     }
     /// Depthwise work is split over at most this many threads (each has its own padded-plane scratch).
     static let maxParts = 8
+    /// Channel-blocked depthwise kernels (one output channel per input channel, stride 1 or 2).
+    func useBlocked(_ s: Shapes) -> Bool {
+        guard isDepthwise(s), s.cout == s.cin, depthwiseBlockedApplies(s.geo) else { return false }
+        let g = s.geo
+        // measured per layer: the per-plane kernel wins only for 3x3 stride 1 on planes wider than ~16
+        return g.sw == 2 || g.kw != 3 || g.wo <= 16 || !depthwiseSmallApplies(g)
+    }
     func forwardScratch(_ i: [TensorDesc?]) -> Int {
         if let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape), isDepthwise(s) {
-            return DepthwiseLayout(s.geo).floats * ConvOp.maxParts * 4
+            return max(DepthwiseLayout(s.geo).floats, DepthwiseBlockedLayout(s.geo).forwardFloats) * ConvOp.maxParts * 4
         }
         return colFloats(i) * 4
     }
     func backwardScratch(_ i: [TensorDesc?]) -> Int {
         guard let x = i[0], let w = i[1], let s = try? shapes(x.shape, w.shape) else { return 0 }
-        return (colFloats(i) + s.n * s.cout * s.geo.ho * s.geo.wo) * 4
+        let blocked = isDepthwise(s) ? DepthwiseBlockedLayout(s.geo).backwardFloats : 0
+        return (colFloats(i) + s.n * s.cout * s.geo.ho * s.geo.wo + blocked) * 4
     }
 
     func forward(_ a: ForwardArgs) {
@@ -94,6 +102,23 @@ final class ConvOp: Operator {
         let coutG = s.cout / group
         let kdim = g.c * g.kh * g.kw
         let bias: UnsafeMutablePointer<Float>? = a.has(2) ? a.input(2).f32 : nil
+        if isDepthwise(s) && useBlocked(s) {
+            let (lo, hi) = activationBounds
+            let blocks = (s.cin + 7) / 8
+            let parts = min(Threads.count, s.n * blocks, ConvOp.maxParts)
+            let scr = DepthwiseBlockedLayout(g).forwardFloats
+            Threads.parallelFor(parts) { part in
+                let total = s.n * blocks, per = (total + parts - 1) / parts
+                let scratch = a.scratch + part * scr * 4
+                for idx in part * per..<min(total, (part + 1) * per) {
+                    let n = idx / blocks, c0 = (idx % blocks) * 8, cb = min(8, s.cin - c0)
+                    depthwiseBlocked(x.f32 + (n * s.cin + c0) * inHW, inStride: inHW, w.f32 + c0 * g.kh * g.kw,
+                                     bias: bias.map { $0 + c0 }, channels: cb, g,
+                                     y.f32 + (n * s.cout + c0) * hw, outStride: hw, lo: lo, hi: hi, scratch: scratch)
+                }
+            }
+            return
+        }
         if isDepthwise(s) {
             let mult = coutG
             let fast = depthwiseSmallApplies(g)
@@ -174,11 +199,29 @@ final class ConvOp: Operator {
         let dx = a.gx(0), dw = a.gx(1), db = a.gx(2)
         if let db {
             for n in 0..<s.n { for oc in 0..<s.cout {
-                var acc: Float = 0
-                let r = dy + (n * s.cout + oc) * hw
-                for k in 0..<hw { acc += r[k] }
-                db.f32[oc] += acc
+                db.f32[oc] += vsum(dy + (n * s.cout + oc) * hw, hw)
             } }
+        }
+        if isDepthwise(s) && s.cout == s.cin && depthwiseBlockedApplies(g) {
+            let blocks = (s.cin + 7) / 8
+            let scratch = UnsafeMutableRawPointer(col + colCount + (activation != nil ? y.count : 0))
+            for n in 0..<s.n {
+                for b in 0..<blocks {
+                    let c0 = b * 8, cb = min(8, s.cin - c0)
+                    if let dx {
+                        depthwiseBlockedBackwardInput(dy + (n * s.cout + c0) * hw, dyStride: hw, w.f32 + c0 * g.kh * g.kw,
+                                                      channels: cb, g, dx.f32 + (n * s.cin + c0) * inHW, dxStride: inHW,
+                                                      scratch: scratch)
+                    }
+                    if let dw {
+                        for c in c0..<c0 + cb {
+                            depthwiseChannelBackward(x.f32 + (n * s.cin + c) * inHW, w.f32 + c * g.kh * g.kw,
+                                                     dy + (n * s.cout + c) * hw, g, dx: nil, dw: dw.f32 + c * g.kh * g.kw)
+                        }
+                    }
+                }
+            }
+            return
         }
         if isDepthwise(s) {
             let mult = coutG

@@ -12,10 +12,7 @@ final class GlobalAveragePoolOp: Operator {
         let nc = a.x.shape[0] * a.x.shape[1], hw = a.x.count / max(nc, 1)
         let x = a.x.f32, y = a.y.f32, inv = 1 / Float(hw)
         for i in 0..<nc {
-            var s: Float = 0
-            let r = x + i * hw
-            for k in 0..<hw { s += r[k] }
-            y[i] = s * inv
+            y[i] = vsum(x + i * hw, hw) * inv
         }
     }
     func backward(_ a: BackwardArgs) {
