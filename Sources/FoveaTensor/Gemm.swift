@@ -6,8 +6,13 @@ import Foundation
 public enum Threads {
     nonisolated(unsafe) private static var _count: Int = {
         openblas_set_num_threads(1)
-        if let s = ProcessInfo.processInfo.environment["FOVEA_NUM_THREADS"], let n = Int(s), n > 0 { return n }
-        return max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let n: Int
+        if let s = ProcessInfo.processInfo.environment["FOVEA_NUM_THREADS"], let v = Int(s), v > 0 { n = v }
+        else { n = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
+        if ProcessInfo.processInfo.environment["FOVEA_NO_BLAS_PRIME"] == nil {
+            DispatchQueue.concurrentPerform(iterations: n) { _ in primeBLAS() }
+        }
+        return n
     }()
     public static var count: Int {
         get { _count }
@@ -81,4 +86,63 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
 public func blasDescription() -> String {
     guard let c = openblas_get_config() else { return "OpenBLAS" }
     return String(cString: c)
+}
+
+/// C = clamp(A·B + bias[row], lo, hi) for row-major A [m×k] and B [k×n] (a convolution's GEMM with its
+/// epilogue). The columns go in chunks whose C and B panels stay in L2: each chunk's C is first filled
+/// with the bias and the GEMM accumulates onto it (beta = 1 spares OpenBLAS its separate pass that
+/// zeroes C), then the clamp runs while the chunk is still cached. Chunks are shared among threads.
+public func sgemmBiasClamp(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                           b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?,
+                           lo: Float, hi: Float, clamp: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    @inline(__always) func fill(_ j0: Int, _ nn: Int) {
+        for i in 0..<m { (c + i * ldc + j0).initialize(repeating: bias?[i] ?? 0, count: nn) }
+    }
+    @inline(__always) func clampCols(_ j0: Int, _ nn: Int) {
+        guard clamp else { return }
+        for i in 0..<m {
+            let r = c + i * ldc + j0
+            for t in 0..<nn { r[t] = min(max(r[t], lo), hi) }
+        }
+    }
+    let threads = Threads.count
+    // columns per chunk: C and B panels of ~256 KB together (multiples of 16). Only thin GEMMs
+    // (m + k <= 512: memory-bound, where the epilogue's extra pass costs) are chunked: narrow chunks
+    // of a large GEMM make OpenBLAS repack A per chunk (ResNet's 3x3 layers ran 1.8x slower).
+    let nc = m + k <= 512 ? max(128, (65_536 / (m + k)) / 16 * 16) : n
+    let chunks = (n + nc - 1) / nc
+    if chunks >= 2 * threads || threads == 1 || m * n * k < 2_000_000 {
+        Threads.parallelFor(threads > 1 && m * n * k >= 2_000_000 ? chunks : 1) { part in
+            let range = threads > 1 && m * n * k >= 2_000_000 ? part..<part + 1 : 0..<chunks
+            for ch in range {
+                let j0 = ch * nc, nn = min(nc, n - j0)
+                fill(j0, nn)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(nn), Int32(k), 1, a, Int32(lda),
+                            b + j0, Int32(ldb), 1, c + j0, Int32(ldc))
+                clampCols(j0, nn)
+            }
+        }
+        return
+    }
+    // few columns (late layers): one threaded GEMM onto the bias, then the clamp
+    fill(0, n)
+    sgemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
+    clampCols(0, n)
+}
+
+/// Faults in OpenBLAS's packing buffer in one ascending sweep. OpenBLAS packs A and B panels into a
+/// 32 MB buffer that it maps lazily; when a thin GEMM is the first to touch a region, that region's
+/// pages are faulted in scattered order and later GEMMs using it run up to 3x slower (measured on
+/// this machine: 96x576x196 took 1.6 ms instead of 0.52 ms, 1280x320x49 2.5 instead of 1.2, for the
+/// whole life of the process; MobileNetV2's 14x14 projections paid 1.3 ms per image). One GEMM that
+/// packs a full P x Q panel of A (768 x 384) and a wide panel of B first avoids it. Costs ~15 ms
+/// once per thread; `FOVEA_NO_BLAS_PRIME=1` skips it (to measure the effect).
+func primeBLAS() {
+    let m = 1024, k = 384, n = 768
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k); a.initialize(repeating: 0.5, count: m * k)
+    let b = UnsafeMutablePointer<Float>.allocate(capacity: k * n); b.initialize(repeating: 0.5, count: k * n)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+    a.deallocate(); b.deallocate(); c.deallocate()
 }

@@ -152,12 +152,12 @@ final class ConvOp: Operator {
                     let wg = w.f32 + gi * coutG * kdim
                     let src: UnsafePointer<Float>
                     if pointwise { src = UnsafePointer(xg) } else { im2col(xg, g, col); src = UnsafePointer(col) }
-                    sgemm(m: coutG, n: hw, k: kdim, a: wg, lda: kdim, b: src, ldb: hw, c: yg, ldc: hw)
-                    // one pass for bias + activation
-                    if bias == nil && activation == nil { continue }
-                    for oc in 0..<coutG {
-                        let b = bias?[gi * coutG + oc] ?? 0, yr = yg + oc * hw
-                        for k in 0..<hw { yr[k] = min(max(yr[k] + b, lo), hi) }
+                    if bias == nil && activation == nil {
+                        sgemm(m: coutG, n: hw, k: kdim, a: wg, lda: kdim, b: src, ldb: hw, c: yg, ldc: hw)
+                    } else {
+                        sgemmBiasClamp(m: coutG, n: hw, k: kdim, a: wg, lda: kdim, b: src, ldb: hw,
+                                       bias: bias.map { UnsafePointer($0 + gi * coutG) }, lo: lo, hi: hi,
+                                       clamp: activation != nil, c: yg, ldc: hw)
                     }
                 }
             }
