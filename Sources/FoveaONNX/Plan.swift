@@ -7,6 +7,8 @@ final class Step {
     let op: Operator
     let forward: ForwardArgs
     var backward: BackwardArgs?
+    /// gradient buffers to zero before this backward step (their first accumulation)
+    var zeroGradients: [Tensor] = []
     init(node: Node, op: Operator, forward: ForwardArgs) {
         self.node = node
         self.op = op
@@ -181,25 +183,59 @@ final class Plan {
         }
         self.steps = steps
 
-        // 5. Gradient buffers (one zeroed arena) and backward arguments.
+        // 5. Gradient buffers and backward arguments. A value's gradient lives from the backward step of its
+        //    first consumer (in reverse order) to its producer's backward step; buffers whose lives do not
+        //    overlap share arena space (first fit, largest first, as for the forward arena) and each is
+        //    zeroed just before its first accumulation. The gradients asked for live to the end.
         var gviews: [String: Tensor] = [:]
+        var zeroBefore: [[String]] = []
+        let backOrder = runtime.indices.reversed().filter { activeBackward.contains($0) }
         if !needed.isEmpty {
-            var off = 0
-            var offsets: [String: Int] = [:]
-            for n in needed.sorted() {
-                offsets[n] = off
-                off += (descs[n]!.count * 4 + 63) / 64 * 64
+            let q = Dictionary(uniqueKeysWithValues: backOrder.enumerated().map { ($1, $0) })
+            let endQ = backOrder.count
+            let seedName: String? = { if case .gradient(let o, _) = mode { return o }; return nil }()
+            var gl: [String: (start: Int, end: Int)] = [:]
+            for n in needed { gl[n] = (n == seedName ? -1 : endQ, endQ) }
+            for p in backOrder {
+                let node = graph.nodes[runtime[p]], t = q[p]!
+                for n in node.inputs where gl[n] != nil { gl[n]!.start = min(gl[n]!.start, t) }
             }
-            let g = Storage(byteCount: off)
+            let wrtSet: Set<String> = { if case .gradient(_, let w) = mode { return Set(w) }; return [] }()
+            for p in backOrder {
+                let node = graph.nodes[runtime[p]], t = q[p]!
+                for n in node.outputs where gl[n] != nil && !wrtSet.contains(n) { gl[n]!.end = t }
+            }
+            // a gradient no step accumulates into (an unused output of a multi-output op) is zero from the start
+            for n in needed where gl[n]!.start == endQ { gl[n]!.start = 0 }
+            for n in needed where gl[n]!.start > gl[n]!.end { gl[n]!.start = gl[n]!.end }
+            var placedG: [(offset: Int, size: Int, start: Int, end: Int)] = []
+            var offsets: [String: Int] = [:]
+            var total = 0
+            for n in needed.sorted(by: { (descs[$0]!.count, $0) > (descs[$1]!.count, $1) }) {
+                let l = gl[n]!, size = (descs[n]!.count * 4 + 63) / 64 * 64
+                let clashes = placedG.filter { $0.start <= l.end && l.start <= $0.end }.sorted { $0.offset < $1.offset }
+                var off = 0
+                for c in clashes {
+                    if off + size <= c.offset { break }
+                    off = max(off, c.offset + c.size)
+                }
+                offsets[n] = off
+                placedG.append((off, size, l.start, l.end))
+                total = max(total, off + size)
+            }
+            let g = Storage(byteCount: max(total, 64))
             self.gradArena = g
             for (n, o) in offsets { gviews[n] = Tensor(shape: descs[n]!.shape, storage: g, offset: o) }
+            zeroBefore = Array(repeating: [], count: endQ)
+            for n in needed.sorted() where gl[n]!.start >= 0 && gl[n]!.start < endQ { zeroBefore[gl[n]!.start].append(n) }
         } else {
             self.gradArena = nil
         }
         gradViews = gviews
         var back: [Step] = []
-        for (p, _) in runtime.enumerated().reversed() where activeBackward.contains(p) {
+        for (t, p) in backOrder.enumerated() {
             let s = steps[p]
+            s.zeroGradients = zeroBefore[t].map { gviews[$0]! }
             s.backward = BackwardArgs(inputs: s.forward.inputs, outputs: s.forward.outputs,
                                       gradOutputs: s.node.outputs.map { gviews[$0] },
                                       gradInputs: s.node.inputs.map { $0.isEmpty ? nil : gviews[$0] },
@@ -241,11 +277,14 @@ final class Plan {
         }
     }
 
-    /// Zeroes the gradients, seeds the output's gradient and runs the backward steps.
+    /// Seeds the output's gradient and runs the backward steps, zeroing each gradient buffer before the
+    /// first step that accumulates into it (buffers are shared between gradients whose lives do not overlap).
     func runBackward(output: String, seed: Tensor) throws {
-        if let g = gradArena { g.base.initializeMemory(as: UInt8.self, repeating: 0, count: g.byteCount) }
         gradViews[output]!.copy(from: seed)
-        for s in backwardSteps { try s.op.backward(s.backward!) }
+        for s in backwardSteps {
+            for z in s.zeroGradients { z.raw.initializeMemory(as: UInt8.self, repeating: 0, count: z.byteCount) }
+            try s.op.backward(s.backward!)
+        }
     }
 
     var arenaBytes: Int { arena.byteCount + scratch.byteCount + (gradArena?.byteCount ?? 0) }
