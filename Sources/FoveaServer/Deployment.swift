@@ -128,7 +128,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
         }
         try p.run()
         try? errHandle.close()
-        let port: Int = try await withCheckedThrowingContinuation { cont in
+        let (port, framePort): (Int, Int?) = try await withCheckedThrowingContinuation { cont in
             Thread.detachNewThread {
                 let h = out.fileHandleForReading
                 var buf = Data()
@@ -138,14 +138,16 @@ public final class DeploymentRuntime: @unchecked Sendable {
                     buf.append(d)
                     if let s = String(data: buf, encoding: .utf8), let line = s.split(separator: "\n").first(where: { $0.hasPrefix("FOVEA_WORKER_PORT ") }),
                        let port = Int(line.dropFirst("FOVEA_WORKER_PORT ".count)) {
-                        cont.resume(returning: port)
+                        let frame = s.split(separator: "\n").first(where: { $0.hasPrefix("FOVEA_WORKER_FRAME_PORT ") })
+                            .flatMap { Int($0.dropFirst("FOVEA_WORKER_FRAME_PORT ".count)) }
+                        cont.resume(returning: (port, frame))
                         while !h.availableData.isEmpty {}  // drain until the worker exits
                         return
                     }
                 }
             }
         }
-        let inst = Instance(index: index, generation: g, process: p, port: port)
+        let inst = Instance(index: index, generation: g, process: p, port: port, framePort: framePort)
         holder.set(inst)
         if !p.isRunning { instanceExited(inst, status: p.terminationStatus, reason: p.terminationReason) }
         log.info("instance started", ["instance": index, "pid": Int(p.processIdentifier), "port": port, "generation": g])

@@ -204,6 +204,12 @@ public final class EndpointRuntime: @unchecked Sendable {
     }
 
     func post(_ inst: Instance, body: ByteBuffer, contentType: String?, requestID: String, timeoutMs: Int) async throws -> (Int, HTTPHeaders, ByteBuffer) {
+        if let frames = inst.frames {
+            let r = try await frames.call(meta: ["request_id": requestID, "content_type": contentType ?? "application/json"], body: body)
+            var h = HTTPHeaders()
+            if let e = r.meta["row_errors"] { h.add(name: "x-fovea-row-errors", value: e) }
+            return (r.status, h, r.body)
+        }
         var req = HTTPClientRequest(url: "http://127.0.0.1:\(inst.port)/score")
         req.method = .POST
         req.headers.add(name: "content-type", value: contentType ?? "application/json")

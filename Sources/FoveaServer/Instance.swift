@@ -9,6 +9,8 @@ public final class Instance: @unchecked Sendable {
     let process: Process
     public var pid: Int32 { process.processIdentifier }
     public let port: Int
+    /// The scoring hop's connections (nil: the worker announced no frame port; scoring then goes over HTTP).
+    let frames: FrameClient?
     private let lock = NSLock()
     private var _phase = Phase.starting
     private var _inFlight = 0
@@ -16,18 +18,22 @@ public final class Instance: @unchecked Sendable {
     var killReason: String?
     var readinessSuccesses = 0, readinessFailures = 0, livenessFailures = 0
 
-    init(index: Int, generation: Int, process: Process, port: Int) {
+    init(index: Int, generation: Int, process: Process, port: Int, framePort: Int? = nil) {
         self.index = index
         self.generation = generation
         self.process = process
         self.port = port
+        frames = framePort.map { FrameClient(port: $0) }
     }
 
     public var phase: Phase { lock.lock(); defer { lock.unlock() }; return _phase }
     public var inFlight: Int { lock.lock(); defer { lock.unlock() }; return _inFlight }
 
     func setPhase(_ p: Phase) { lock.lock(); if _phase != .dead { _phase = p }; lock.unlock() }
-    func markDead() { lock.lock(); _phase = .dead; lock.unlock() }
+    func markDead() {
+        lock.lock(); _phase = .dead; lock.unlock()
+        frames?.shutdown()
+    }
 
     /// Takes a request slot if the instance is ready and has one free.
     func tryTake(limit: Int) -> Bool {

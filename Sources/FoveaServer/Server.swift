@@ -30,6 +30,8 @@ public final class EndpointServer: @unchecked Sendable {
     public let store: StateStore
     public let log: JSONLog
     let metrics = ServerMetrics()
+    /// Per-request metrics and log lines, off the response path.
+    let requestLogQueue = DispatchQueue(label: "fovea.request-log")
     let client: HTTPClient
     let ctx: SupervisorContext
     private let lock = NSLock()
@@ -164,10 +166,15 @@ public final class EndpointServer: @unchecked Sendable {
         for (k, v) in a.headers { h[HTTPField.Name(k)!] = v }
         if let d = a.deployment { h[.modelDeployment] = d }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - context.started) / 1e9
-        metrics.request(endpoint: e.name, deployment: a.deployment ?? "-", status: a.status, seconds: seconds)
-        let line: [String: Any] = ["request_id": rid, "status": a.status, "latency_ms": (seconds * 1e6).rounded() / 1000,
-                                   "bytes_in": body.readableBytes, "route": request.uri.path]
-        if let d = a.deployment, let dr = e.deployments[d] { dr.log.info("request", line) } else { e.log.info("request", line) }
+        // metrics and the log line are written off the response's path, in order, on one serial queue
+        let status = a.status, deployment = a.deployment, bytesIn = body.readableBytes, path = request.uri.path
+        let log = deployment.flatMap { e.deployments[$0]?.log } ?? e.log
+        let metrics = self.metrics, endpointName = e.name
+        requestLogQueue.async {
+            metrics.request(endpoint: endpointName, deployment: deployment ?? "-", status: status, seconds: seconds)
+            log.info("request", ["request_id": rid, "status": status, "latency_ms": (seconds * 1e6).rounded() / 1000,
+                                 "bytes_in": bytesIn, "route": path])
+        }
         return Response(status: HTTPResponse.Status(code: a.status), headers: h, body: .init(byteBuffer: a.body))
     }
 
@@ -211,6 +218,7 @@ public final class EndpointServer: @unchecked Sendable {
         await withTaskGroup(of: Void.self) { g in for r in rs { g.addTask { await r.stop(grace: self.options.drainSeconds) } } }
         try? FileManager.default.removeItem(at: store.serverFile)
         try? await client.shutdown()
+        requestLogQueue.sync {}  // the last requests' log lines and metrics
         log.info("stopped")
     }
 }

@@ -6,7 +6,7 @@ import HTTPTypes
 
 /// One instance of a deployment: a process that loads the model once and answers `/live`, `/ready` and `/score`.
 /// It listens on 127.0.0.1 (port 0 = any free port) and announces the port on stdout as
-/// `FOVEA_WORKER_PORT <port>`; it exits when its parent goes away, so it never outlives the server that started it.
+/// `FOVEA_WORKER_PORT <port>` (after `FOVEA_WORKER_FRAME_PORT <port>`, the router's scoring hop); it exits when its parent goes away, so it never outlives the server that started it.
 public struct WorkerOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 0
@@ -42,37 +42,60 @@ public enum Worker {
             return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: "{\"ready\":\(ready)}")))
         }
-        router.post("/score") { request, _ -> Response in
-            let rid = request.headers[.requestID] ?? "-"
-            guard let s = scorer.get() else { throw HTTPError(.serviceUnavailable, message: "the model is still loading") }
-            var request = request
-            let body = try await request.collectBody(upTo: o.maxBodyBytes)
+        // one request at a time through the engine, whichever port it came in on
+        let engineLock = NSLock()
+        /// The answer, and its "scored" log line to write once the answer is sent.
+        @Sendable func handle(_ body: Data, contentType: String?, rid: String) -> (status: Int, meta: [String: String], body: Data, after: (@Sendable () -> Void)?) {
+            guard let s = scorer.get() else { return (503, [:], Frame.errorBody("the model is still loading"), nil) }
             let started = DispatchTime.now().uptimeNanoseconds
             do {
-                let parsed = try ScoringRequest.parse(body: Data(buffer: body), contentType: request.headers[.contentType])
-                let r = try await s.score(parsed)
-                var headers: HTTPFields = [.contentType: "application/json"]
+                let parsed = try ScoringRequest.parse(body: body, contentType: contentType)
+                if parsed.modelExplainability { _ = try s.xaiParameters(parsed) }  // a bad parameter is a 400 before any work
+                let r = try engineLock.withLock { try s.scoreNow(parsed) }
+                var meta: [String: String] = [:]
                 if !r.rowErrors.isEmpty {
                     let text = r.rowErrors.keys.sorted().map { r.rowErrors[$0]! }.joined(separator: "; ")
-                    headers[.rowErrors] = headerSafe(text)
+                    meta["row_errors"] = headerSafe(text)
                     log.warning("rows dropped", ["request_id": rid, "errors": text])
                 }
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-                log.info("scored", ["request_id": rid, "rows": parsed.rows.count, "infer_ms": (ms * 1000).rounded() / 1000])
-                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: r.json)))
+                let rows = parsed.rows.count
+                return (200, meta, r.json, { log.info("scored", ["request_id": rid, "rows": rows, "infer_ms": (ms * 1000).rounded() / 1000]) })
             } catch let e as BadRequest {
                 log.warning("bad request", ["request_id": rid, "error": e.description])
-                throw HTTPError(.badRequest, message: e.description)
+                return (400, [:], Frame.errorBody(e.description), nil)
             } catch let e as Scorer.ModelFailure {
                 log.error("model failed", ["request_id": rid, "error": e.description])
-                throw HTTPError(.internalServerError, message: "model error: \(e.description)")
+                return (500, [:], Frame.errorBody("model error: \(e.description)"), nil)
+            } catch {
+                log.error("model failed", ["request_id": rid, "error": "\(error)"])
+                return (500, [:], Frame.errorBody("model error: \(error)"), nil)
             }
         }
+        router.post("/score") { request, _ -> Response in
+            let rid = request.headers[.requestID] ?? "-"
+            var request = request
+            let body = try await request.collectBody(upTo: o.maxBodyBytes)
+            let contentType = request.headers[.contentType]
+            let r = await withCheckedContinuation { cont in
+                DispatchQueue.global().async { cont.resume(returning: handle(Data(buffer: body), contentType: contentType, rid: rid)) }
+            }
+            r.after?()
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let e = r.meta["row_errors"] { headers[.rowErrors] = e }
+            return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: r.body)))
+        }
+        // the router's scoring hop (see Frame.swift)
+        let frames = try FrameServer(host: o.host, maxBody: o.maxBodyBytes) { meta, body in
+            handle(body, contentType: meta["content_type"], rid: meta["request_id"] ?? "-")
+        }
+        frames.start()
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(o.host, port: o.port), serverName: "fovea-worker"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? o.port
+                print("FOVEA_WORKER_FRAME_PORT \(frames.port)")
                 print("FOVEA_WORKER_PORT \(port)")
                 fflush(stdout)
                 log.info("listening", ["port": port, "model": o.model])

@@ -1,0 +1,89 @@
+import Foundation
+import FoveaServer
+import NIOCore
+import XCTest
+
+/// The router → instance scoring hop on its own: real sockets on 127.0.0.1, a real handler thread.
+final class FrameTests: XCTestCase {
+    func echoServer(maxBody: Int = 1 << 20, delay: Double = 0) throws -> FrameServer {
+        let s = try FrameServer(host: "127.0.0.1", maxBody: maxBody) { meta, body in
+            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+            var reply = Data("\(meta["request_id"] ?? "-")|\(meta["content_type"] ?? "-")|".utf8)
+            reply.append(body)
+            return (body.isEmpty ? 400 : 200, ["row_errors": "rows of \(meta["request_id"] ?? "-")"], reply, nil)
+        }
+        s.start()
+        return s
+    }
+
+    func testRoundTripsReuseTheConnectionAndCarryStatusMetaAndBody() async throws {
+        let s = try echoServer()
+        let c = FrameClient(port: s.port)
+        defer { c.shutdown() }
+        let big = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        for i in 0..<3 {
+            let r = try await c.call(meta: ["request_id": "r\(i)", "content_type": "image/jpeg"], body: ByteBuffer(data: big))
+            XCTAssertEqual(r.status, 200)
+            XCTAssertEqual(r.meta["row_errors"], "rows of r\(i)")
+            let expected = Data("r\(i)|image/jpeg|".utf8) + big
+            XCTAssertEqual(Data(buffer: r.body), expected)
+        }
+        let empty = try await c.call(meta: ["request_id": "e"], body: ByteBuffer())
+        XCTAssertEqual(empty.status, 400)
+        XCTAssertEqual(String(buffer: empty.body), "e|-|")
+    }
+
+    func testOversizeBodyIs413AndTheConnectionStaysUsable() async throws {
+        let s = try echoServer(maxBody: 1000)
+        let c = FrameClient(port: s.port)
+        defer { c.shutdown() }
+        let r = try await c.call(meta: ["request_id": "big"], body: ByteBuffer(repeating: 1, count: 5000))
+        XCTAssertEqual(r.status, 413)
+        let o = try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: [String: String]]
+        XCTAssertEqual(o?["error"]?["message"], "the request body is larger than 1000 bytes")
+        let ok = try await c.call(meta: ["request_id": "small"], body: ByteBuffer(string: "hi"))
+        XCTAssertEqual(ok.status, 200)
+        XCTAssertEqual(String(buffer: ok.body), "small|-|hi")
+    }
+
+    func testCancellationAbandonsTheRequestAtOnce() async throws {
+        let s = try echoServer(delay: 3)
+        let c = FrameClient(port: s.port)
+        defer { c.shutdown() }
+        let t0 = Date()
+        let task = Task { try await c.call(meta: ["request_id": "slow"], body: ByteBuffer(string: "x")) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        do {
+            _ = try await task.value
+            XCTFail("a cancelled call returned")
+        } catch {}
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 2.0, "the call waited for the slow handler")
+    }
+
+    func testNoListenerIsAnError() async throws {
+        let s = try echoServer()
+        let port = s.port
+        let c = FrameClient(port: port)
+        c.shutdown()
+        do {
+            _ = try await c.call(meta: [:], body: ByteBuffer(string: "x"))
+            XCTFail("a shut-down client answered")
+        } catch {}
+        // a port nobody listens on: bind one, note it, close it
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var got = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        close(fd)
+        let dead = FrameClient(port: Int(UInt16(bigEndian: got.sin_port)))
+        do {
+            _ = try await dead.call(meta: [:], body: ByteBuffer(string: "x"))
+            XCTFail("nothing listens there")
+        } catch {}
+    }
+}
