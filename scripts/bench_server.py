@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Server benchmark: the scoring path through HTTP (fovea serve → fovea worker) vs the same path in-process.
 
+Latency is measured in alternating rounds (engine alone, then HTTP with 1 connection, three times) and the added
+p50 is the median of the rounds' differences: the engine's p50 drifts by ~0.5 ms between runs.
 Anchor ("engine alone"): `fovea score-bench` parses the same AutoML request body, decodes, preprocesses,
 runs MobileNetV2 and writes the JSON answer, in one process, one engine thread.
 Server: `fovea serve` with one deployment of one instance (one engine thread, max_concurrent_requests_per_instance 1),
@@ -74,9 +76,10 @@ def main():
     with open(body, "w") as f:
         json.dump({"input_data": {"columns": ["image"], "data": [b64]}}, f)
 
-    engine = json.loads(subprocess.run([a.fovea, "score-bench", "--model", a.model, "--body", body, "--iterations",
-                                        str(a.iterations), "--threads", "1", "--registry", os.path.join(ROOT, "models")],
-                                       capture_output=True, text=True, check=True, env=env).stdout)
+    def engine_run(iterations):
+        return json.loads(subprocess.run([a.fovea, "score-bench", "--model", a.model, "--body", body, "--iterations",
+                                          str(iterations), "--threads", "1", "--registry", os.path.join(ROOT, "models")],
+                                         capture_output=True, text=True, check=True, env=env).stdout)
 
     with open(os.path.join(tmp, "endpoint.yml"), "w") as f:
         f.write("name: bench-endpoint\nauth_mode: key\ntraffic:\n  blue: 100\n")
@@ -116,7 +119,17 @@ def main():
                 break
             except Exception:
                 time.sleep(0.1)
-        seq = wrk(url, script, 1, a.duration)
+        # engine alone and HTTP alternate in rounds (run-to-run drift of the engine is larger than the target)
+        rounds, engines, seqs = 3, [], []
+        for _ in range(rounds):
+            engines.append(engine_run(max(30, a.iterations // rounds)))
+            seqs.append(wrk(url, script, 1, max(2, a.duration // rounds)))
+            time.sleep(0.5)
+        diffs = sorted(q["p50_us"] / 1000 - e["p50_ms"] for q, e in zip(seqs, engines))
+        engine = sorted(engines, key=lambda e: e["p50_ms"])[len(engines) // 2]
+        seq = sorted(seqs, key=lambda q: q["p50_us"])[len(seqs) // 2]
+        seq["socket_errors"] = sum(q["socket_errors"] for q in seqs)
+        seq["non2xx"] = sum(q["non2xx"] for q in seqs)
         time.sleep(1)  # the request wrk abandoned at its deadline still runs; let it finish
         sat = wrk(url, script, 2, a.duration)
         worker = subprocess.run(["pgrep", "-f", "fovea worker.*--deployment blue"], capture_output=True, text=True).stdout.split()
@@ -126,14 +139,15 @@ def main():
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
-    added = seq["p50_us"] / 1000 - engine["p50_ms"]
+    added = diffs[len(diffs) // 2]
     ratio = sat["rps"] / engine["requests_per_s"]
     print(f"server benchmark: {a.model}, AutoML JSON request ({os.path.getsize(body)} bytes), 1 engine thread, wrk {a.duration}s")
     print(f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
     print(f"{'engine alone (in-process)':28}{engine['p50_ms']:9.2f}{engine['p99_ms']:9.2f}{engine['requests_per_s']:9.1f}")
     print(f"{'HTTP, 1 connection':28}{seq['p50_us'] / 1000:9.2f}{seq['p99_us'] / 1000:9.2f}{seq['rps']:9.1f}")
     print(f"{'HTTP, 2 connections':28}{sat['p50_us'] / 1000:9.2f}{sat['p99_us'] / 1000:9.2f}{sat['rps']:9.1f}")
-    print(f"added p50: {added:.3f} ms (target <= 0.3)   saturated throughput: {ratio:.3f} x engine alone (target >= 0.95)")
+    print(f"added p50 (median of {len(diffs)} alternating rounds: {', '.join(f'{d:.3f}' for d in diffs)}): {added:.3f} ms (target <= 0.3)\n"
+          f"   saturated throughput: {ratio:.3f} x engine alone (target >= 0.95)")
     print(f"errors: {seq['socket_errors'] + sat['socket_errors']} socket, {seq['non2xx'] + sat['non2xx']} non-2xx   "
           f"peak RSS: worker {worker_rss and round(worker_rss, 1)} MB, server {server_rss and round(server_rss, 1)} MB")
     print(json.dumps({"engine": engine, "http_1": seq, "http_2": sat, "added_p50_ms": added, "throughput_ratio": ratio,

@@ -6,8 +6,8 @@ import Foundation
 ///     request:  "FVQ1" | u32 metaLength | u32 bodyLength | meta | body
 ///     response: "FVR1" | u32 status | u32 metaLength | u32 bodyLength | meta | body
 ///
-/// Integers are little-endian; `meta` is a JSON object of strings (request: `request_id`, `content_type`;
-/// response: `row_errors` when rows were dropped); `body` is the HTTP body as is. It replaces an HTTP
+/// Integers are little-endian; `meta` is string pairs (request: `request_id`, `content_type`; response:
+/// `row_errors` when rows were dropped), see `encodeMeta`; `body` is the HTTP body as is. It replaces an HTTP
 /// request through AsyncHTTPClient and Hummingbird whose thread hops and parsing added ~1 ms a request.
 /// Probes (`/live`, `/ready`) and direct calls to an instance still use its HTTP port.
 enum Frame {
@@ -18,15 +18,38 @@ enum Frame {
 
     struct FormatError: Error, CustomStringConvertible { let description: String }
 
-    static func encodeMeta(_ m: [String: String]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8)
+    /// meta: per entry u16 key length, key, u32 value length, value (UTF-8). Hand-rolled: Foundation's
+    /// JSONSerialization cost ~40 µs per frame here.
+    static func encodeMeta(_ m: [String: String]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for (k, v) in m {
+            let kb = Array(k.utf8.prefix(0xFFFF)), vb = Array(v.utf8)
+            out.append(UInt8(kb.count & 0xFF)); out.append(UInt8(kb.count >> 8))
+            out += kb
+            out += u32(vb.count)
+            out += vb
+        }
+        return out
     }
 
-    static func decodeMeta(_ d: Data) throws -> [String: String] {
-        guard let o = try JSONSerialization.jsonObject(with: d) as? [String: String] else {
-            throw FormatError(description: "frame meta is not a JSON object of strings")
+    static func decodeMeta(_ b: [UInt8]) throws -> [String: String] {
+        var m: [String: String] = [:]
+        var i = 0
+        while i < b.count {
+            guard i + 2 <= b.count else { throw FormatError(description: "truncated frame meta") }
+            let kl = Int(b[i]) | Int(b[i + 1]) << 8
+            i += 2
+            guard i + kl + 4 <= b.count else { throw FormatError(description: "truncated frame meta") }
+            let k = String(decoding: b[i..<i + kl], as: UTF8.self)
+            i += kl
+            let vl = Int(b[i]) | Int(b[i + 1]) << 8 | Int(b[i + 2]) << 16 | Int(b[i + 3]) << 24
+            i += 4
+            guard i + vl <= b.count else { throw FormatError(description: "truncated frame meta") }
+            m[k] = String(decoding: b[i..<i + vl], as: UTF8.self)
+            i += vl
         }
-        return o
+        return m
     }
 
     static func u32(_ v: Int) -> [UInt8] {
@@ -121,14 +144,20 @@ public final class FrameServer: @unchecked Sendable {
                 var body = Data(count: bodyLen)
                 let ok = body.withUnsafeMutableBytes { p in readFully(c, p.baseAddress!, bodyLen) }
                 guard ok || bodyLen == 0 else { return }
-                guard let meta = try? Frame.decodeMeta(Data(metaBytes)) else { return }
+                guard let meta = try? Frame.decodeMeta(metaBytes) else { return }
                 answer = handler(meta, body)
             }
+            let head = Frame.responseMagic + Frame.u32(answer.status) + Frame.u32(0) + Frame.u32(answer.body.count)
             let m = Frame.encodeMeta(answer.meta)
-            var out = Data(Frame.responseMagic + Frame.u32(answer.status) + Frame.u32(m.count) + Frame.u32(answer.body.count))
-            out.append(m)
-            out.append(answer.body)
-            let sent = out.withUnsafeBytes { writeFully(c, $0.baseAddress!, out.count) }
+            var h = head
+            h.replaceSubrange(8..<12, with: Frame.u32(m.count))
+            h += m
+            // header + meta and the body in one writev: no copy of the body
+            let sent = h.withUnsafeBytes { hp in
+                answer.body.withUnsafeBytes { bp in
+                    writeFully(c, [(hp.baseAddress!, hp.count), (bp.baseAddress, bp.count)])
+                }
+            }
             answer.after?()
             guard sent else { return }
         }
@@ -148,11 +177,24 @@ public final class FrameServer: @unchecked Sendable {
         return a.withUnsafeMutableBytes { readFully(c, $0.baseAddress!, n) }
     }
 
-    private func writeFully(_ c: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Bool {
-        var sent = 0
-        while sent < n {
-            let r = send(c, p + sent, n - sent, Int32(MSG_NOSIGNAL))
-            if r > 0 { sent += r } else if r < 0 && errno == EINTR { continue } else { return false }
+    /// Sends the parts in order with as few system calls as the socket allows (sendmsg, no SIGPIPE).
+    private func writeFully(_ c: Int32, _ parts: [(UnsafeRawPointer?, Int)]) -> Bool {
+        var iov = parts.filter { $0.1 > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.0), iov_len: $0.1) }
+        var first = 0
+        while first < iov.count {
+            let r = iov.withUnsafeMutableBufferPointer { v -> Int in
+                var msg = msghdr()
+                msg.msg_iov = v.baseAddress! + first
+                msg.msg_iovlen = v.count - first
+                return sendmsg(c, &msg, Int32(MSG_NOSIGNAL))
+            }
+            if r < 0 { if errno == EINTR { continue }; return false }
+            var left = r
+            while first < iov.count && left >= iov[first].iov_len { left -= iov[first].iov_len; first += 1 }
+            if first < iov.count && left > 0 {
+                iov[first].iov_base = iov[first].iov_base! + left
+                iov[first].iov_len -= left
+            }
         }
         return true
     }

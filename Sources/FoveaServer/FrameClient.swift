@@ -116,7 +116,7 @@ public final class FrameClient: @unchecked Sendable {
             let metaBytes = b.readBytes(length: Int(metaLen)) ?? []
             let body = b.readSlice(length: Int(bodyLen)) ?? ByteBuffer()
             buffer = b.readableBytes > 0 ? b : nil
-            guard let meta = try? Frame.decodeMeta(Data(metaBytes)) else {
+            guard let meta = try? Frame.decodeMeta(metaBytes) else {
                 fail(ConnectionLost(description: "the instance sent a malformed frame"))
                 context.close(promise: nil)
                 return
