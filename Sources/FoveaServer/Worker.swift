@@ -42,8 +42,10 @@ public enum Worker {
             return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: "{\"ready\":\(ready)}")))
         }
-        // one request at a time through the engine, whichever port it came in on
+        // one request at a time through the engine, whichever port it came in on; direct HTTP calls wait
+        // on one serial queue (not one blocked thread each)
         let engineLock = NSLock()
+        let httpQueue = DispatchQueue(label: "fovea.worker.http")
         /// The answer, and its "scored" log line to write once the answer is sent.
         @Sendable func handle(_ body: Data, contentType: String?, rid: String) -> (status: Int, meta: [String: String], body: Data, after: (@Sendable () -> Void)?) {
             guard let s = scorer.get() else { return (503, [:], Frame.errorBody("the model is still loading"), nil) }
@@ -78,7 +80,7 @@ public enum Worker {
             let body = try await request.collectBody(upTo: o.maxBodyBytes)
             let contentType = request.headers[.contentType]
             let r = await withCheckedContinuation { cont in
-                DispatchQueue.global().async { cont.resume(returning: handle(Data(buffer: body), contentType: contentType, rid: rid)) }
+                httpQueue.async { cont.resume(returning: handle(Data(buffer: body), contentType: contentType, rid: rid)) }
             }
             r.after?()
             var headers: HTTPFields = [.contentType: "application/json"]

@@ -1,5 +1,6 @@
 import Foundation
 import FoveaServer
+import AsyncHTTPClient
 import NIOCore
 import XCTest
 
@@ -85,5 +86,78 @@ final class FrameTests: XCTestCase {
             _ = try await dead.call(meta: [:], body: ByteBuffer(string: "x"))
             XCTFail("nothing listens there")
         } catch {}
+    }
+}
+
+/// A real `fovea worker` process: its HTTP port and its frame port answer the same request the same way.
+final class WorkerPortsTests: XCTestCase {
+    func testHTTPAndFramePortsGiveTheSameAnswers() async throws {
+        let p = Process()
+        p.executableURL = TestServer.binary
+        p.arguments = ["worker", "--model", "mobilenetv2-imagenet:1", "--registry", TestServer.root.appendingPathComponent("models").path,
+                       "--port", "0", "--parent-pid", String(getpid())]
+        var env = ProcessInfo.processInfo.environment
+        env["FOVEA_NUM_THREADS"] = "1"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        // the frame port is announced before the HTTP port
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !text.contains("FOVEA_WORKER_PORT ") && Date() < deadline {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            text += String(decoding: d, as: UTF8.self)
+        }
+        func port(_ key: String) -> Int? {
+            text.split(separator: "\n").first { $0.hasPrefix(key + " ") }.flatMap { Int($0.dropFirst(key.count + 1)) }
+        }
+        let httpPort = try XCTUnwrap(port("FOVEA_WORKER_PORT"), text)
+        let framePort = try XCTUnwrap(port("FOVEA_WORKER_FRAME_PORT"), text)
+        XCTAssertNotEqual(httpPort, framePort)
+        // ready once the model is loaded
+        var ready = false
+        while !ready && Date() < deadline {
+            if let r = try? await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/ready"), timeout: .seconds(5)) {
+                ready = r.status == .ok
+            }
+            if !ready { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        XCTAssertTrue(ready, "the worker did not become ready")
+
+        let jpeg = try Data(contentsOf: TestServer.root.appendingPathComponent("Tests/Fixtures/images/chelsea.jpg"))
+        func overHTTP(_ body: Data, _ type: String) async throws -> (Int, Data) {
+            var req = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/score")
+            req.method = .POST
+            req.headers.add(name: "content-type", value: type)
+            req.body = .bytes(ByteBuffer(data: body))
+            let r = try await TestServer.client.execute(req, timeout: .seconds(30))
+            return (Int(r.status.code), Data(buffer: try await r.body.collect(upTo: 1 << 24)))
+        }
+        let frames = FrameClient(port: framePort)
+        defer { frames.shutdown() }
+        func overFrames(_ body: Data, _ type: String) async throws -> (Int, Data) {
+            let r = try await frames.call(meta: ["request_id": "t", "content_type": type], body: ByteBuffer(data: body))
+            return (r.status, Data(buffer: r.body))
+        }
+        let h = try await overHTTP(jpeg, "image/jpeg"), f = try await overFrames(jpeg, "image/jpeg")
+        XCTAssertEqual(h.0, 200)
+        XCTAssertEqual(f.0, 200)
+        XCTAssertEqual(h.1, f.1, "the same image gives the same JSON on both ports")
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: f.1) as? [[String: Any]])
+        let probs = try XCTUnwrap(rows.first?["probs"] as? [Double]), labels = try XCTUnwrap(rows.first?["labels"] as? [String])
+        XCTAssertEqual(labels[probs.indices.max { probs[$0] < probs[$1] }!], "Egyptian cat")
+        // a bad request is a 400 with the same error body on both ports
+        let bad = Data("{\"input_data\": 3}".utf8)
+        let hb = try await overHTTP(bad, "application/json"), fb = try await overFrames(bad, "application/json")
+        XCTAssertEqual(hb.0, 400)
+        XCTAssertEqual(fb.0, 400)
+        let hm = (try JSONSerialization.jsonObject(with: hb.1) as? [String: [String: String]])?["error"]?["message"]
+        let fm = (try JSONSerialization.jsonObject(with: fb.1) as? [String: [String: String]])?["error"]?["message"]
+        XCTAssertNotNil(hm)
+        XCTAssertEqual(hm, fm)
     }
 }
