@@ -100,6 +100,13 @@ func binaryForward(_ a: ForwardArgs, _ f: (Float, Float) -> Float, _ fi: (Int64,
 func binaryBackward(_ a: BackwardArgs, da: (Float, Float, Float) -> Float, db: (Float, Float, Float) -> Float) {
     let x = a.input(0), y = a.input(1), z = a.y, g = a.gy
     let px = x.f32, py = y.f32, pz = z.f32, pg = g.f32
+    if x.shape == z.shape && y.shape == z.shape {
+        // no broadcasting (residual Adds): unit-stride loops the compiler vectorises
+        let n = z.count
+        if let gx = a.gx(0) { let q = gx.f32; for k in 0..<n { q[k] += pg[k] * da(px[k], py[k], pz[k]) } }
+        if let gy = a.gx(1) { let q = gy.f32; for k in 0..<n { q[k] += pg[k] * db(px[k], py[k], pz[k]) } }
+        return
+    }
     if let gx = a.gx(0) {
         let q = gx.f32
         broadcastRuns(out: z.shape, a: x.shape, b: y.shape) { o, ia, ib, n, sa, sb in
