@@ -134,9 +134,13 @@ public func depthwiseBlocked(_ x: UnsafePointer<Float>, inStride: Int, _ wt: Uns
 /// Backward of `depthwiseBlocked` (before its clamp) for the input: dx[c] += Σ w[c] · dy[c] scattered
 /// back through the window, computed in gather form — dx at padded (r, q) takes the taps (i, j) with
 /// r ≡ i and q ≡ j (mod stride) from dy[(r−i)/s][(q−j)/s].
+///
+/// With `activation` (the fused Relu/Clip's output y and bounds; hi nil for Relu), dy is kept only where
+/// lo < y (< hi) while it is interleaved — the activation's backward without a pass of its own.
 public func depthwiseBlockedBackwardInput(_ dy: UnsafePointer<Float>, dyStride: Int, _ wt: UnsafePointer<Float>,
                                           channels cb: Int, _ g: ConvGeometry,
                                           _ dx: UnsafeMutablePointer<Float>, dxStride: Int,
+                                          activation: (y: UnsafePointer<Float>, lo: Float, hi: Float?)? = nil,
                                           scratch: UnsafeMutableRawPointer) {
     let L = DepthwiseBlockedLayout(g)
     let gr = L.gRows, gc = L.gCols, m = L.margin, kk = L.kk, k = g.kw, kh = g.kh
@@ -152,7 +156,24 @@ public func depthwiseBlockedBackwardInput(_ dy: UnsafePointer<Float>, dyStride: 
         for c in 0..<m { row[c] = .zero }
         for c in (m + g.wo)..<gc { row[c] = .zero }
         let src = dy + oh * g.wo, dst = row + m
-        for ow in 0..<g.wo { dst[ow] = gather8(src + ow, io) }
+        if let act = activation {
+            let ys = act.y + oh * g.wo
+            let LO = SIMD8<Float>(repeating: act.lo)
+            if let hi = act.hi {
+                let HI = SIMD8<Float>(repeating: hi)
+                for ow in 0..<g.wo {
+                    let yv = gather8(ys + ow, io)
+                    dst[ow] = gather8(src + ow, io).replacing(with: 0, where: .!((yv .> LO) .& (yv .< HI)))
+                }
+            } else {
+                for ow in 0..<g.wo {
+                    let yv = gather8(ys + ow, io)
+                    dst[ow] = gather8(src + ow, io).replacing(with: 0, where: .!(yv .> LO))
+                }
+            }
+        } else {
+            for ow in 0..<g.wo { dst[ow] = gather8(src + ow, io) }
+        }
     }
     let oo = laneOffsets(cb, dxStride)
     @inline(__always) func add(_ v: SIMD8<Float>, _ o: Int) {

@@ -182,9 +182,12 @@ final class ConvOp: Operator {
         let kdim = g.c * g.kh * g.kw
         let colCount = isPointwise(g) || isDepthwise(s) ? 0 : kdim * hw
         let col = a.scratch.assumingMemoryBound(to: Float.self)
-        // the activation's backward first (with the caller's rule for it, if any)
+        // the activation's backward first (with the caller's rule for it, if any); the blocked depthwise
+        // input gradient applies the standard Relu/Clip mask itself when nothing else needs the masked dy
         var dy = UnsafePointer(a.gy.f32)
-        if let act = activation {
+        let fusedMask = (activation == "Relu" || activation == "Clip") && a.rules.unary[activation!] == nil && a.gx(1) == nil && a.gx(2) == nil
+            && isDepthwise(s) && s.cout == s.cin && depthwiseBlockedApplies(g)
+        if let act = activation, !fusedMask {
             let t = col + colCount
             if let rule = a.rules.unary[act] {
                 t.initialize(repeating: 0, count: y.count)
@@ -209,8 +212,10 @@ final class ConvOp: Operator {
                 for b in 0..<blocks {
                     let c0 = b * 8, cb = min(8, s.cin - c0)
                     if let dx {
+                        let lo = activation == "Relu" ? 0 : clip.0, hi: Float? = activation == "Relu" ? nil : clip.1
                         depthwiseBlockedBackwardInput(dy + (n * s.cout + c0) * hw, dyStride: hw, w.f32 + c0 * g.kh * g.kw,
                                                       channels: cb, g, dx.f32 + (n * s.cin + c0) * inHW, dxStride: inHW,
+                                                      activation: fusedMask ? (UnsafePointer(y.f32 + (n * s.cout + c0) * hw), lo, hi) : nil,
                                                       scratch: scratch)
                     }
                     if let dw {
