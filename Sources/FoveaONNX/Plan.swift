@@ -135,22 +135,8 @@ final class Plan {
             }
         }
         for n in keepAlive where lives[n] != nil { lives[n]!.end = endOfPlan }
-        var placed: [(offset: Int, size: Int, start: Int, end: Int)] = []
-        var arenaSize = 0
-        for name in lives.keys.sorted(by: { (lives[$0]!.size, $0) > (lives[$1]!.size, $1) }) {
-            var l = lives[name]!
-            let size = (l.size + 63) / 64 * 64
-            let clashes = placed.filter { $0.start <= l.end && l.start <= $0.end }.sorted { $0.offset < $1.offset }
-            var off = 0
-            for c in clashes {
-                if off + size <= c.offset { break }
-                off = max(off, c.offset + c.size)
-            }
-            l.offset = off
-            lives[name] = l
-            placed.append((off, size, l.start, l.end))
-            arenaSize = max(arenaSize, off + size)
-        }
+        let (liveOffsets, arenaSize) = Plan.placeFirstFit(lives.mapValues { ($0.size, $0.start, $0.end) })
+        for (name, off) in liveOffsets { lives[name]!.offset = off }
         let arena = Storage(byteCount: arenaSize)
         self.arena = arena
 
@@ -207,22 +193,9 @@ final class Plan {
             }
             // a gradient no step accumulates into (an unused output of a multi-output op) is zero from the start
             for n in needed where gl[n]!.start == endQ { gl[n]!.start = 0 }
-            for n in needed where gl[n]!.start > gl[n]!.end { gl[n]!.start = gl[n]!.end }
-            var placedG: [(offset: Int, size: Int, start: Int, end: Int)] = []
-            var offsets: [String: Int] = [:]
-            var total = 0
-            for n in needed.sorted(by: { (descs[$0]!.count, $0) > (descs[$1]!.count, $1) }) {
-                let l = gl[n]!, size = (descs[n]!.count * 4 + 63) / 64 * 64
-                let clashes = placedG.filter { $0.start <= l.end && l.start <= $0.end }.sorted { $0.offset < $1.offset }
-                var off = 0
-                for c in clashes {
-                    if off + size <= c.offset { break }
-                    off = max(off, c.offset + c.size)
-                }
-                offsets[n] = off
-                placedG.append((off, size, l.start, l.end))
-                total = max(total, off + size)
-            }
+            let (offsets, total) = Plan.placeFirstFit(Dictionary(uniqueKeysWithValues: needed.map {
+                ($0, (size: descs[$0]!.count * 4, start: gl[$0]!.start, end: gl[$0]!.end))
+            }))
             let g = Storage(byteCount: max(total, 64))
             self.gradArena = g
             for (n, o) in offsets { gviews[n] = Tensor(shape: descs[n]!.shape, storage: g, offset: o) }
@@ -248,6 +221,27 @@ final class Plan {
         var vals: [String: Tensor] = [:]
         if case .gradient(_, let wrt) = mode { for w in wrt { vals[w] = view(w) } }
         values = vals
+    }
+
+    /// Arena offsets for buffers alive over [start, end] (steps, inclusive): largest first, each at the lowest
+    /// 64-byte-aligned offset that no buffer alive at the same time overlaps. Returns the offsets and the size.
+    static func placeFirstFit(_ items: [String: (size: Int, start: Int, end: Int)]) -> ([String: Int], Int) {
+        var placed: [(offset: Int, size: Int, start: Int, end: Int)] = []
+        var offsets: [String: Int] = [:]
+        var total = 0
+        for name in items.keys.sorted(by: { (items[$0]!.size, $0) > (items[$1]!.size, $1) }) {
+            let l = items[name]!, size = (l.size + 63) / 64 * 64
+            let clashes = placed.filter { $0.start <= l.end && l.start <= $0.end }.sorted { $0.offset < $1.offset }
+            var off = 0
+            for c in clashes {
+                if off + size <= c.offset { break }
+                off = max(off, c.offset + c.size)
+            }
+            offsets[name] = off
+            placed.append((off, size, l.start, l.end))
+            total = max(total, off + size)
+        }
+        return (offsets, total)
     }
 
     /// Runs one op on freshly allocated tensors (constant folding while planning).

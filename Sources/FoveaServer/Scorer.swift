@@ -4,13 +4,13 @@ import FoveaImage
 import FoveaModel
 
 /// What an instance does with one scoring request: decode rows → task handler → AutoML's JSON.
-/// The engine's plans are not shared between threads, so requests run one at a time on a worker thread,
-/// never on the event loop.
+/// The engine's plans are not shared between threads, so requests run one at a time (a lock); callers run
+/// `score` on their own thread, never on an event loop.
 public final class Scorer: @unchecked Sendable {
     public let model: LoadedModel
     let handler: ClassificationHandler
     let maxPixels: Int
-    private let queue = DispatchQueue(label: "fovea.scorer")
+    private let lock = NSLock()
 
     public struct Result: Sendable {
         public var json: Data
@@ -33,15 +33,13 @@ public final class Scorer: @unchecked Sendable {
 
     let explainer: Explainer
 
-    public func score(_ request: ScoringRequest) async throws -> Result {
+    /// Scores on the calling thread, after any request already running.
+    public func score(_ request: ScoringRequest) throws -> Result {
         if request.modelExplainability { _ = try xaiParameters(request) }  // a bad parameter is a 400 before any work
-        return try await withCheckedThrowingContinuation { cont in
-            queue.async { cont.resume(with: Swift.Result { try self.scoreNow(request) }) }
-        }
+        return try lock.withLock { try scoreLocked(request) }
     }
 
-    /// The same work without the queue, on the calling thread (benchmarks).
-    public func scoreNow(_ request: ScoringRequest) throws -> Result {
+    private func scoreLocked(_ request: ScoringRequest) throws -> Result {
         var errors = request.rowErrors
         var inputs: [FoveaTensor.Tensor] = []
         for (i, row) in request.rows.enumerated() {
@@ -68,7 +66,8 @@ public final class Scorer: @unchecked Sendable {
                 }
             }
         }
-        let data = try JSONSerialization.data(withJSONObject: rows)
+        // sorted keys: the same request gives the same bytes (dictionary order varies between instances)
+        let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
         return Result(json: data, rowErrors: errors)
     }
 }

@@ -42,9 +42,8 @@ public enum Worker {
             return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: "{\"ready\":\(ready)}")))
         }
-        // one request at a time through the engine, whichever port it came in on; direct HTTP calls wait
-        // on one serial queue (not one blocked thread each)
-        let engineLock = NSLock()
+        // the Scorer runs one request at a time, whichever port it came in on; direct HTTP calls wait on one
+        // serial queue (not one blocked thread each)
         let httpQueue = DispatchQueue(label: "fovea.worker.http")
         /// The answer, and its "scored" log line to write once the answer is sent.
         @Sendable func handle(_ body: Data, contentType: String?, rid: String) -> (status: Int, meta: [String: String], body: Data, after: (@Sendable () -> Void)?) {
@@ -52,8 +51,7 @@ public enum Worker {
             let started = DispatchTime.now().uptimeNanoseconds
             do {
                 let parsed = try ScoringRequest.parse(body: body, contentType: contentType)
-                if parsed.modelExplainability { _ = try s.xaiParameters(parsed) }  // a bad parameter is a 400 before any work
-                let r = try engineLock.withLock { try s.scoreNow(parsed) }
+                let r = try s.score(parsed)
                 var meta: [String: String] = [:]
                 if !r.rowErrors.isEmpty {
                     let text = r.rowErrors.keys.sorted().map { r.rowErrors[$0]! }.joined(separator: "; ")

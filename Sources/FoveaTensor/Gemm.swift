@@ -112,10 +112,11 @@ public func sgemmBiasClamp(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda:
     // of a large GEMM make OpenBLAS repack A per chunk (ResNet's 3x3 layers ran 1.8x slower).
     let nc = m + k <= 512 ? max(128, (65_536 / (m + k)) / 16 * 16) : n
     let chunks = (n + nc - 1) / nc
-    if chunks >= 2 * threads || threads == 1 || m * n * k < 2_000_000 {
-        Threads.parallelFor(threads > 1 && m * n * k >= 2_000_000 ? chunks : 1) { part in
-            let range = threads > 1 && m * n * k >= 2_000_000 ? part..<part + 1 : 0..<chunks
-            for ch in range {
+    let parallel = threads > 1 && m * n * k >= 2_000_000
+    if !parallel || chunks >= 2 * threads {
+        // chunks one after another, or one chunk per parallel task
+        Threads.parallelFor(parallel ? chunks : 1) { part in
+            for ch in parallel ? part..<part + 1 : 0..<chunks {
                 let j0 = ch * nc, nn = min(nc, n - j0)
                 fill(j0, nn)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(nn), Int32(k), 1, a, Int32(lda),

@@ -27,7 +27,7 @@ struct ScoreBenchCommand: ParsableCommand {
         for i in 0..<(warmup + iterations) {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let req = try ScoringRequest.parse(body: data, contentType: type)
-            let r = try scorer.scoreNow(req)
+            let r = try scorer.score(req)
             precondition(!r.json.isEmpty)
             if i >= warmup { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
         }

@@ -103,7 +103,7 @@ final class ExplanationResponseTests: XCTestCase {
         var req = ScoringRequest(rows: [image, image])
         req.modelExplainability = true
         req.xaiParameters = xai
-        let r = try scorer.scoreNow(req)
+        let r = try scorer.score(req)
         return try JSONSerialization.jsonObject(with: r.json) as! [[String: Any]]
     }
 

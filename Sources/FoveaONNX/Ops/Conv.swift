@@ -75,9 +75,11 @@ final class ConvOp: Operator {
     }
     /// Depthwise work is split over at most this many threads (each has its own padded-plane scratch).
     static let maxParts = 8
-    /// Channel-blocked depthwise kernels (one output channel per input channel, stride 1 or 2).
+    /// Whether the channel-blocked depthwise kernels handle this conv (one output channel per input channel).
+    func blockedApplies(_ s: Shapes) -> Bool { isDepthwise(s) && s.cout == s.cin && depthwiseBlockedApplies(s.geo) }
+    /// Whether the forward uses them (the backward always does when they apply).
     func useBlocked(_ s: Shapes) -> Bool {
-        guard isDepthwise(s), s.cout == s.cin, depthwiseBlockedApplies(s.geo) else { return false }
+        guard blockedApplies(s) else { return false }
         let g = s.geo
         // measured per layer: the per-plane kernel wins only for 3x3 stride 1 on planes wider than ~16
         return g.sw == 2 || g.kw != 3 || g.wo <= 16 || !depthwiseSmallApplies(g)
@@ -102,7 +104,7 @@ final class ConvOp: Operator {
         let coutG = s.cout / group
         let kdim = g.c * g.kh * g.kw
         let bias: UnsafeMutablePointer<Float>? = a.has(2) ? a.input(2).f32 : nil
-        if isDepthwise(s) && useBlocked(s) {
+        if useBlocked(s) {
             let (lo, hi) = activationBounds
             let blocks = (s.cin + 7) / 8
             let parts = min(Threads.count, s.n * blocks, ConvOp.maxParts)
@@ -185,8 +187,8 @@ final class ConvOp: Operator {
         // the activation's backward first (with the caller's rule for it, if any); the blocked depthwise
         // input gradient applies the standard Relu/Clip mask itself when nothing else needs the masked dy
         var dy = UnsafePointer(a.gy.f32)
-        let fusedMask = (activation == "Relu" || activation == "Clip") && a.rules.unary[activation!] == nil && a.gx(1) == nil && a.gx(2) == nil
-            && isDepthwise(s) && s.cout == s.cin && depthwiseBlockedApplies(g)
+        let fusedMask = (activation == "Relu" || activation == "Clip") && a.rules.unary[activation!] == nil
+            && a.gx(1) == nil && a.gx(2) == nil && blockedApplies(s)
         if let act = activation, !fusedMask {
             let t = col + colCount
             if let rule = a.rules.unary[act] {
@@ -205,17 +207,17 @@ final class ConvOp: Operator {
                 db.f32[oc] += vsum(dy + (n * s.cout + oc) * hw, hw)
             } }
         }
-        if isDepthwise(s) && s.cout == s.cin && depthwiseBlockedApplies(g) {
+        if blockedApplies(s) {
             let blocks = (s.cin + 7) / 8
             let scratch = UnsafeMutableRawPointer(col + colCount + (activation != nil ? y.count : 0))
+            let mask: (lo: Float, hi: Float?)? = !fusedMask ? nil : activation == "Relu" ? (0, nil) : (clip.0, clip.1)
             for n in 0..<s.n {
                 for b in 0..<blocks {
                     let c0 = b * 8, cb = min(8, s.cin - c0)
                     if let dx {
-                        let lo = activation == "Relu" ? 0 : clip.0, hi: Float? = activation == "Relu" ? nil : clip.1
                         depthwiseBlockedBackwardInput(dy + (n * s.cout + c0) * hw, dyStride: hw, w.f32 + c0 * g.kh * g.kw,
                                                       channels: cb, g, dx.f32 + (n * s.cin + c0) * inHW, dxStride: inHW,
-                                                      activation: fusedMask ? (UnsafePointer(y.f32 + (n * s.cout + c0) * hw), lo, hi) : nil,
+                                                      activation: mask.map { (UnsafePointer(y.f32 + (n * s.cout + c0) * hw), $0.lo, $0.hi) },
                                                       scratch: scratch)
                     }
                     if let dw {
