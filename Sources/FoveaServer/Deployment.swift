@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOPosix
 
 /// What every deployment's supervisor shares: where the binary, the registry and the logs are, the HTTP client,
 /// the metrics.
@@ -322,7 +323,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
     }
 
     /// Waits for a free slot on the least busy ready instance; nil when cancelled (timeout) or stopped.
-    func acquire(excluding: Instance? = nil) async -> Instance? {
+    func acquire(excluding: Instance? = nil, deadline: NIODeadline? = nil) async -> Instance? {
         let (taken, id): (Instance?, Int) = lock.withLock {
             if let i = takeLocked(excluding: excluding) { return (i, 0) }
             nextWaiter += 1
@@ -337,13 +338,21 @@ public final class DeploymentRuntime: @unchecked Sendable {
                 if Task.isCancelled || stopped { lock.unlock(); c.resume(returning: nil); return }
                 waiters.append((id, c))
                 lock.unlock()
+                if let deadline {
+                    // gives up the wait at the deadline (the request's timeout)
+                    _ = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) { self.dropWaiter(id) }
+                }
             }
         } onCancel: {
-            lock.lock()
-            let w = waiters.firstIndex { $0.id == id }.map { waiters.remove(at: $0) }
-            lock.unlock()
-            w?.cont.resume(returning: nil)
+            dropWaiter(id)
         }
+    }
+
+    private func dropWaiter(_ id: Int) {
+        lock.lock()
+        let w = waiters.firstIndex { $0.id == id }.map { waiters.remove(at: $0) }
+        lock.unlock()
+        w?.cont.resume(returning: nil)
     }
 
     func release(_ inst: Instance) {

@@ -7,7 +7,7 @@ import Foundation
 ///     response: "FVR1" | u32 status | u32 metaLength | u32 bodyLength | meta | body
 ///
 /// Integers are little-endian; `meta` is string pairs (request: `request_id`, `content_type`; response:
-/// `row_errors` when rows were dropped), see `encodeMeta`; `body` is the HTTP body as is. It replaces an HTTP
+/// `server_timing`, the model path's time; `row_errors` when rows were dropped), see `encodeMeta`; `body` is the HTTP body as is. It replaces an HTTP
 /// request through AsyncHTTPClient and Hummingbird whose thread hops and parsing added ~1 ms a request.
 /// Probes (`/live`, `/ready`) and direct calls to an instance still use its HTTP port.
 enum Frame {

@@ -28,7 +28,7 @@ struct RequestIDMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: ScoreContext, next: (Request, ScoreContext) async throws -> Response) async throws -> Response {
         var context = context
         let given = request.headers[.requestID] ?? request.headers[HTTPField.Name("x-ms-client-request-id")!]
-        let id = given.map { headerSafe($0, limit: 200) } ?? UUID().uuidString.lowercased()
+        let id = given.map { headerSafe($0, limit: 200) } ?? randomRequestID()
         context.requestID = id
         var response: Response
         do { response = try await next(request, context) } catch let e as HTTPResponseError {
@@ -36,42 +36,5 @@ struct RequestIDMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = id
         return response
-    }
-}
-
-/// 413 from the Content-Length header, before a byte of the body is read; bodies without a length are counted
-/// as they are read (`collectBody(upTo:)`).
-struct BodyLimitMiddleware: RouterMiddleware {
-    let limit: Int
-    func handle(_ request: Request, context: ScoreContext, next: (Request, ScoreContext) async throws -> Response) async throws -> Response {
-        if let len = request.headers[.contentLength].flatMap({ Int($0) }), len > limit {
-            return errorResponse(.contentTooLarge, "the request body is \(len) bytes; the limit is \(limit) bytes")
-        }
-        return try await next(request, context)
-    }
-}
-
-/// Resolves the endpoint from the path (`/score` is the default endpoint, `/endpoints/<name>/score` any) and checks
-/// `Authorization: Bearer <key or token>` in constant time; 401 otherwise.
-struct AuthMiddleware: RouterMiddleware {
-    let server: EndpointServer
-    func handle(_ request: Request, context: ScoreContext, next: (Request, ScoreContext) async throws -> Response) async throws -> Response {
-        var context = context
-        let path = request.uri.path
-        let name: String?
-        if path == "/score" { name = server.defaultEndpoint } else {
-            let parts = path.split(separator: "/")
-            name = parts.count == 3 && parts[0] == "endpoints" ? String(parts[1]) : nil
-        }
-        guard let name, let e = server.endpoint(name) else {
-            return errorResponse(.notFound, "no endpoint for \(path)")
-        }
-        guard e.authorize(request.headers[.authorization]) else {
-            server.log.warning("unauthorized", ["request_id": context.requestID, "endpoint": name])
-            return errorResponse(.unauthorized, "missing or invalid credentials: send Authorization: Bearer <key> (fovea endpoint get-credentials --name \(name))",
-                                 headers: [.wwwAuthenticate: "Bearer"])
-        }
-        context.endpoint = e
-        return try await next(request, context)
     }
 }

@@ -134,48 +134,25 @@ public final class EndpointServer: @unchecked Sendable {
 
     // MARK: scoring
 
-    func scoringRouter() -> Router<ScoreContext> {
-        let router = Router(context: ScoreContext.self)
-        router.add(middleware: RequestIDMiddleware())
-        router.get("/live") { _, _ in jsonResponse(.ok, ["live": true]) }
-        router.get("/ready") { _, _ -> Response in
-            let ready = !self.isDraining && (self.defaultEndpoint.flatMap { self.endpoint($0)?.isReady } ?? false)
-            return jsonResponse(ready ? .ok : .serviceUnavailable, ["ready": ready])
-        }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: self.metrics.text())))
-        }
-        router.get("/swagger.json") { _, _ in jsonResponse(.ok, Swagger.document) }
-        let scoring = router.group().add(middleware: BodyLimitMiddleware(limit: options.maxBodyBytes)).add(middleware: AuthMiddleware(server: self))
-        scoring.post("/score") { req, ctx in await self.score(req, ctx) }
-        scoring.post("/endpoints/:endpoint/score") { req, ctx in await self.score(req, ctx) }
-        return router
-    }
-
-    func score(_ request: Request, _ context: ScoreContext) async -> Response {
-        guard let e = context.endpoint else { return errorResponse(.notFound, "no endpoint") }
-        let rid = context.requestID
-        if isDraining { return errorResponse(.serviceUnavailable, "the server is shutting down", headers: [.retryAfter: "1"]) }
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
-            return errorResponse(.contentTooLarge, "the request body is larger than the limit of \(options.maxBodyBytes) bytes")
-        }
-        let a = await e.score(body: body, contentType: request.headers[.contentType], pin: request.headers[.modelDeployment], requestID: rid)
-        var h = HTTPFields()
-        for (k, v) in a.headers { h[HTTPField.Name(k)!] = v }
-        if let d = a.deployment { h[.modelDeployment] = d }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - context.started) / 1e9
-        // metrics and the log line are written off the response's path, in order, on one serial queue
-        let status = a.status, deployment = a.deployment, bytesIn = body.readableBytes, path = request.uri.path
+    /// One scoring request (the body read, the key checked; see ScoringFront): routed, forwarded, answered. Its
+    /// metrics and log line are the answer's `after`, which the front calls once the answer is sent; they are
+    /// written in order on one serial queue.
+    func score(_ e: EndpointRuntime, body: ByteBuffer, contentType: String?, pin: String?, requestID rid: String, started: UInt64,
+               path: String) async -> Answer {
+        var a = await e.score(body: body, contentType: contentType, pin: pin, requestID: rid)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let status = a.status, deployment = a.deployment, bytesIn = body.readableBytes
         let log = deployment.flatMap { e.deployments[$0]?.log } ?? e.log
         let metrics = self.metrics, endpointName = e.name
-        requestLogQueue.async {
-            metrics.request(endpoint: endpointName, deployment: deployment ?? "-", status: status, seconds: seconds)
-            log.info("request", ["request_id": rid, "status": status, "latency_ms": (seconds * 1e6).rounded() / 1000,
-                                 "bytes_in": bytesIn, "route": path])
+        let queue = requestLogQueue
+        a.after = {
+            queue.async {
+                metrics.request(endpoint: endpointName, deployment: deployment ?? "-", status: status, seconds: seconds)
+                log.info("request", ["request_id": rid, "status": status, "latency_ms": (seconds * 1e6).rounded() / 1000,
+                                     "bytes_in": bytesIn, "route": path])
+            }
         }
-        return Response(status: HTTPResponse.Status(code: a.status), headers: h, body: .init(byteBuffer: a.body))
+        return a
     }
 
     // MARK: run
@@ -193,11 +170,7 @@ public final class EndpointServer: @unchecked Sendable {
                 onReady(self)
             }
         }
-        let scoringApp = Application(
-            router: scoringRouter(),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "fovea"),
-            onServerRunning: { ch in self.boundPorts.update { $0.0 = ch.localAddress?.port ?? 0 }; both() },
-            logger: quietLogger("fovea"))
+        let scoringFront = ScoringFront(server: self) { port in self.boundPorts.update { $0.0 = port }; both() }
         let mgmtApp = Application(
             router: ManagementAPI(server: self, token: token).router(),
             configuration: .init(address: .hostname("127.0.0.1", port: options.managementPort), serverName: "fovea-management"),
@@ -209,7 +182,7 @@ public final class EndpointServer: @unchecked Sendable {
             self.log.info("shutting down: draining in-flight requests")
         }
         // Services stop in reverse order: the watcher first (readiness goes false), then the listeners drain.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: scoringApp), .init(service: mgmtApp),
+        let group = ServiceGroup(configuration: .init(services: [.init(service: scoringFront), .init(service: mgmtApp),
                                                                  .init(service: watcher, successTerminationBehavior: .ignore)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: quietLogger("fovea")))
         try await group.run()
@@ -229,8 +202,4 @@ struct DrainWatcher: Service {
         try? await gracefulShutdown()
         onShutdown()
     }
-}
-
-extension HTTPField.Name {
-    static let wwwAuthenticate = HTTPField.Name("www-authenticate")!
 }

@@ -59,6 +59,9 @@ public enum Worker {
                     log.warning("rows dropped", ["request_id": rid, "errors": text])
                 }
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+                // W3C Server-Timing: what the model path (parse, decode, run, JSON) took, so clients and the server
+                // benchmark can tell the model's time from the transport's
+                meta["server_timing"] = "model;dur=\((ms * 1000).rounded() / 1000)"
                 let rows = parsed.rows.count
                 return (200, meta, r.json, { log.info("scored", ["request_id": rid, "rows": rows, "infer_ms": (ms * 1000).rounded() / 1000]) })
             } catch let e as BadRequest {
@@ -83,6 +86,7 @@ public enum Worker {
             r.after?()
             var headers: HTTPFields = [.contentType: "application/json"]
             if let e = r.meta["row_errors"] { headers[.rowErrors] = e }
+            if let t = r.meta["server_timing"] { headers[.serverTiming] = t }
             return Response(status: .init(code: r.status), headers: headers, body: .init(byteBuffer: ByteBuffer(data: r.body)))
         }
         // the router's scoring hop (see Frame.swift)
@@ -122,6 +126,7 @@ public enum Worker {
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("x-request-id")!
     static let rowErrors = HTTPField.Name("x-fovea-row-errors")!
+    static let serverTiming = HTTPField.Name("server-timing")!
     static let modelDeployment = HTTPField.Name("azureml-model-deployment")!
     static let modelErrorStatus = HTTPField.Name("ms-azureml-model-error-statuscode")!
     static let modelErrorReason = HTTPField.Name("ms-azureml-model-error-reason")!

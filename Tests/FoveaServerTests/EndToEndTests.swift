@@ -28,6 +28,10 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(r.headers["x-request-id"], "req-123")
         XCTAssertEqual(r.headers["azureml-model-deployment"], "blue")
         XCTAssertTrue(r.headers["x-fovea-row-errors"]?.contains("row 1") ?? false, "\(r.headers)")
+        // the instance's model time, as a W3C Server-Timing entry
+        let timing = try XCTUnwrap(r.headers["server-timing"], "\(r.headers)")
+        XCTAssertTrue(timing.hasPrefix("model;dur="), timing)
+        XCTAssertGreaterThan(Double(timing.dropFirst("model;dur=".count)) ?? 0, 0, timing)
         // The same cat as a raw JPEG body.
         r = try await s.score(cat, contentType: "image/jpeg")
         XCTAssertEqual(r.status, 200)
