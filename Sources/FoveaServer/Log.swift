@@ -106,3 +106,44 @@ public final class Locked<T>: @unchecked Sendable {
         return try f(&value)
     }
 }
+
+/// Work done a few milliseconds later, in batches, on one serial queue: per-request log lines. Formatting and
+/// writing a line right after each answer woke a thread per request and competed for the CPU with the next
+/// request (~60 µs of added latency on 2 vCPUs); deferred, the lines are written while the server waits on the
+/// model. `flush()` writes what is pending (at shutdown); a crash can lose the last `delay` of lines.
+public final class DeferredWork: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: [@Sendable () -> Void] = []
+    private var scheduled = false
+    private let queue: DispatchQueue
+    private let delay: DispatchTimeInterval
+    private let maxPending: Int
+
+    public init(label: String, delay: DispatchTimeInterval = .milliseconds(5), maxPending: Int = 256) {
+        queue = DispatchQueue(label: label)
+        self.delay = delay
+        self.maxPending = maxPending
+    }
+
+    public func add(_ work: @escaping @Sendable () -> Void) {
+        lock.lock()
+        pending.append(work)
+        let full = pending.count >= maxPending
+        let schedule = !scheduled || full
+        scheduled = true
+        lock.unlock()
+        if full { queue.async { self.run() } } else if schedule { queue.asyncAfter(deadline: .now() + delay) { self.run() } }
+    }
+
+    /// Runs everything added so far before returning.
+    public func flush() { queue.sync { run() } }
+
+    private func run() {
+        lock.lock()
+        let batch = pending
+        pending = []
+        scheduled = false
+        lock.unlock()
+        for w in batch { w() }
+    }
+}

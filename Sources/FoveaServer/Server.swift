@@ -30,8 +30,8 @@ public final class EndpointServer: @unchecked Sendable {
     public let store: StateStore
     public let log: JSONLog
     let metrics = ServerMetrics()
-    /// Per-request metrics and log lines, off the response path.
-    let requestLogQueue = DispatchQueue(label: "fovea.request-log")
+    /// Per-request log lines, written in batches off the response path.
+    let requestLog = DeferredWork(label: "fovea.request-log")
     let client: HTTPClient
     let ctx: SupervisorContext
     private let lock = NSLock()
@@ -144,10 +144,12 @@ public final class EndpointServer: @unchecked Sendable {
         let status = a.status, deployment = a.deployment, bytesIn = body.readableBytes
         let log = deployment.flatMap { e.deployments[$0]?.log } ?? e.log
         let metrics = self.metrics, endpointName = e.name
-        let queue = requestLogQueue
+        let requestLog = self.requestLog
+        // run once the answer is written: metrics at once (a scrape right after an answer counts it), the log
+        // line a few ms later in a batch
         a.after = {
-            queue.async {
-                metrics.request(endpoint: endpointName, deployment: deployment ?? "-", status: status, seconds: seconds)
+            metrics.request(endpoint: endpointName, deployment: deployment ?? "-", status: status, seconds: seconds)
+            requestLog.add {
                 log.info("request", ["request_id": rid, "status": status, "latency_ms": (seconds * 1e6).rounded() / 1000,
                                      "bytes_in": bytesIn, "route": path])
             }
@@ -191,7 +193,7 @@ public final class EndpointServer: @unchecked Sendable {
         await withTaskGroup(of: Void.self) { g in for r in rs { g.addTask { await r.stop(grace: self.options.drainSeconds) } } }
         try? FileManager.default.removeItem(at: store.serverFile)
         try? await client.shutdown()
-        requestLogQueue.sync {}  // the last requests' log lines and metrics
+        requestLog.flush()  // the last requests' log lines
         log.info("stopped")
     }
 }

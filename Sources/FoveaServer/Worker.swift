@@ -27,10 +27,13 @@ public struct WorkerOptions: Sendable {
 public enum Worker {
     public static func run(_ o: WorkerOptions) async throws {
         let log = JSONLog(base: ["deployment": o.deployment, "instance": String(o.instance), "pid": String(getpid())])
+        // "scored" lines are written a few ms after the answer (see DeferredWork), not before the next request
+        let scoredLog = DeferredWork(label: "fovea.worker.log")
         let scorer = Locked<Scorer?>(nil)
         if let parent = o.parentPID {
             Thread.detachNewThread {
                 while getppid() == parent { usleep(300_000) }
+                scoredLog.flush()
                 log.info("the server went away; exiting")
                 exit(0)
             }
@@ -63,7 +66,9 @@ public enum Worker {
                 // benchmark can tell the model's time from the transport's
                 meta["server_timing"] = "model;dur=\((ms * 1000).rounded() / 1000)"
                 let rows = parsed.rows.count
-                return (200, meta, r.json, { log.info("scored", ["request_id": rid, "rows": rows, "infer_ms": (ms * 1000).rounded() / 1000]) })
+                return (200, meta, r.json, {
+                    scoredLog.add { log.info("scored", ["request_id": rid, "rows": rows, "infer_ms": (ms * 1000).rounded() / 1000]) }
+                })
             } catch let e as BadRequest {
                 log.warning("bad request", ["request_id": rid, "error": e.description])
                 return (400, [:], Frame.errorBody(e.description), nil)
@@ -120,6 +125,7 @@ public enum Worker {
             },
             logger: quietLogger("fovea-worker"))
         try await app.runService()
+        scoredLog.flush()
     }
 }
 
