@@ -7,6 +7,9 @@ model time the instance reports for that request in its `Server-Timing: model;du
 anchor below: parse, decode, run, JSON); the added p50 is the median of those differences. (Subtracting two
 separately measured p50s is noise-dominated: the engine's p50 drifts by ~0.5 ms between runs.) For a cross-check
 the engine alone and wrk with 1 connection also run in alternating rounds and their p50s are printed.
+Floors, measured the same way in alternating rounds with the same client and the same instance: the client speaking
+the instance's frame protocol itself (no router at all), and scripts/bench/relay_floor.c (compiled here) — the least
+a router process can do: blocking C, one connection each way, no HTTP library, routing, auth, metrics or logs.
 Anchor ("engine alone"): `fovea score-bench` parses the same AutoML request body, decodes, preprocesses,
 runs MobileNetV2 and writes the JSON answer, in one process, one engine thread.
 Server: `fovea serve` with one deployment of one instance (one engine thread, max_concurrent_requests_per_instance 1),
@@ -64,6 +67,19 @@ def wrk(url, script, connections, duration):
     return r
 
 
+def _read_http(s, buf):
+    """One HTTP response from socket s (buf: bytes already read) -> (status line, headers, body, rest)."""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    h, _, rest = buf.partition(b"\r\n\r\n")
+    lines = h.decode("latin-1").split("\r\n")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    n = int(fields["content-length"])
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return lines[0], fields, rest[:n], rest[n:]
+
+
 def per_request(port, key, body, count):
     """Client latency minus the instance's model time, per request, on one keep-alive connection (microseconds)."""
     import socket
@@ -77,26 +93,66 @@ def per_request(port, key, body, count):
     for _ in range(count):
         t0 = time.perf_counter_ns()
         s.sendall(req)
-        while b"\r\n\r\n" not in buf:
-            buf += s.recv(65536)
-        h, _, rest = buf.partition(b"\r\n\r\n")
-        lines = h.decode("latin-1").split("\r\n")
-        fields = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
-        n = int(fields["content-length"])
-        while len(rest) < n:
-            rest += s.recv(65536)
+        status, fields, _, buf = _read_http(s, buf)
         t1 = time.perf_counter_ns()
-        buf = rest[n:]
-        if " 200 " not in lines[0] + " ":
-            sys.exit("scoring failed: " + lines[0])
+        if " 200 " not in status + " ":
+            sys.exit("scoring failed: " + status)
         dur = float(re.search(r"model;dur=([0-9.]+)", fields["server-timing"]).group(1))
         totals.append((t1 - t0) / 1000)
         added.append((t1 - t0) / 1000 - dur * 1000)
     s.close()
-    added.sort()
-    totals.sort()
-    return {"count": count, "added_p50_us": added[count // 2], "added_p90_us": added[int(count * 0.9)],
-            "added_min_us": added[0], "total_p50_us": totals[count // 2]}
+    return added, totals
+
+
+def per_request_frame(port, body, count):
+    """The same measure with no router: the client speaks the instance's frame protocol (Frame.swift) itself."""
+    import socket
+    import struct
+    meta = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<I", len(v)) + v
+                    for k, v in ((b"request_id", b"bench"), (b"content_type", b"application/json")))
+    req = b"FVQ1" + struct.pack("<II", len(meta), len(body)) + meta + body
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    added = []
+    for _ in range(count):
+        t0 = time.perf_counter_ns()
+        s.sendall(req)
+        buf = b""
+        while len(buf) < 16:
+            buf += s.recv(65536)
+        status, ml, bl = struct.unpack("<III", buf[4:16])
+        while len(buf) < 16 + ml + bl:
+            buf += s.recv(65536)
+        t1 = time.perf_counter_ns()
+        if status != 200:
+            sys.exit(f"scoring through the frame port failed: {status}")
+        dur = float(re.search(rb"model;dur=([0-9.]+)", buf[16:16 + ml]).group(1))
+        added.append((t1 - t0) / 1000 - dur * 1000)
+    s.close()
+    return added
+
+
+def relay_floor(frame_port):
+    """Starts scripts/bench/relay_floor.c (compiled here) between a free port and the instance; its port, or None."""
+    import shutil
+    import socket
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None, None
+    exe = os.path.join(tempfile.mkdtemp(prefix="fovea-relay-"), "relay_floor")
+    subprocess.run([cc, "-O2", os.path.join(ROOT, "scripts/bench/relay_floor.c"), "-o", exe], check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    p = subprocess.Popen([exe, str(frame_port), str(port)], stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "ready":
+        return None, p
+    return port, p
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
 def main():
@@ -171,7 +227,32 @@ def main():
         seq["socket_errors"] = sum(q["socket_errors"] for q in seqs)
         seq["non2xx"] = sum(q["non2xx"] for q in seqs)
         time.sleep(1)  # the request wrk abandoned at its deadline still runs; let it finish
-        pr = per_request(info["port"], key, open(body, "rb").read(), a.requests)
+        # added latency per request: through fovea serve, straight to the instance (no router), and through the
+        # floor relay (scripts/bench/relay_floor.c) to the same instance, in alternating rounds
+        frame_port = None
+        with open(os.path.join(state, "logs", "bench-endpoint", "blue.log")) as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec.get("msg") == "instance started" and rec.get("frame_port"):
+                    frame_port = rec["frame_port"]
+        payload = open(body, "rb").read()
+        relay_port, relay = relay_floor(frame_port) if frame_port else (None, None)
+        ours, totals, direct, floor = [], [], [], []
+        try:
+            for _ in range(4):
+                o, t = per_request(info["port"], key, payload, a.requests // 4)
+                ours += o
+                totals += t
+                if frame_port:
+                    direct += per_request_frame(frame_port, payload, a.requests // 4)
+                if relay_port:
+                    floor += per_request(relay_port, key, payload, a.requests // 4)[0]
+        finally:
+            if relay:
+                relay.kill()
+        ours.sort()
+        pr = {"count": len(ours), "added_p50_us": median(ours), "added_p90_us": ours[int(len(ours) * 0.9)], "added_min_us": ours[0],
+              "total_p50_us": median(totals), "direct_p50_us": direct and median(direct), "relay_floor_p50_us": floor and median(floor)}
         time.sleep(0.5)
         sat = wrk(url, script, 2, a.duration)
         worker = subprocess.run(["pgrep", "-f", "fovea worker.*--deployment blue"], capture_output=True, text=True).stdout.split()
@@ -190,7 +271,10 @@ def main():
     print(f"{'HTTP, 2 connections':28}{sat['p50_us'] / 1000:9.2f}{sat['p99_us'] / 1000:9.2f}{sat['rps']:9.1f}")
     print(f"added p50 per request (client latency - Server-Timing model time, {pr['count']} requests): {added:.3f} ms "
           f"(target <= 0.3; p90 {pr['added_p90_us'] / 1000:.3f}, min {pr['added_min_us'] / 1000:.3f})\n"
-          f"   cross-check, wrk p50 - engine p50 in {len(diffs)} alternating rounds: {', '.join(f'{d:.3f}' for d in diffs)} ms\n"
+          + (f"   client straight to the instance's frame port (no router, same client): {pr['direct_p50_us'] / 1000:.3f} ms\n" if pr["direct_p50_us"] else "")
+          + (f"   floor of a router hop: scripts/bench/relay_floor.c (blocking C, no HTTP library) to the same instance: "
+             f"{pr['relay_floor_p50_us'] / 1000:.3f} ms\n" if pr["relay_floor_p50_us"] else "")
+          + f"   cross-check, wrk p50 - engine p50 in {len(diffs)} alternating rounds: {', '.join(f'{d:.3f}' for d in diffs)} ms\n"
           f"   saturated throughput: {ratio:.3f} x engine alone (target >= 0.95)")
     print(f"errors: {seq['socket_errors'] + sat['socket_errors']} socket, {seq['non2xx'] + sat['non2xx']} non-2xx   "
           f"peak RSS: worker {worker_rss and round(worker_rss, 1)} MB, server {server_rss and round(server_rss, 1)} MB")

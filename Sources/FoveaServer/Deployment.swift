@@ -151,7 +151,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
         let inst = Instance(index: index, generation: g, process: p, port: port, framePort: framePort)
         holder.set(inst)
         if !p.isRunning { instanceExited(inst, status: p.terminationStatus, reason: p.terminationReason) }
-        log.info("instance started", ["instance": index, "pid": Int(p.processIdentifier), "port": port, "generation": g])
+        log.info("instance started", ["instance": index, "pid": Int(p.processIdentifier), "port": port, "frame_port": framePort ?? 0, "generation": g])
         return inst
     }
 
