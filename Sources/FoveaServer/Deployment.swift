@@ -27,7 +27,8 @@ public final class DeploymentRuntime: @unchecked Sendable {
     private var retiring: [Instance] = []
     private var generation = 0
     private var backoff: [Int: Double] = [:]
-    private var waiters: [(id: Int, cont: CheckedContinuation<Instance?, Never>)] = []
+    /// Requests waiting for a slot: each is resumed once, with an instance or nil (timed out, stopped).
+    private var waiters: [(id: Int, resume: (Instance?) -> Void)] = []
     private var nextWaiter = 0
     private var admitted = 0
     private var stopped = false
@@ -201,7 +202,7 @@ public final class DeploymentRuntime: @unchecked Sendable {
             waiters = []
             return x
         }
-        for x in w { x.cont.resume(returning: nil) }
+        for x in w { x.resume(nil) }
         for i in all { stopInstance(i, grace: grace) }
         let deadline = Date().addingTimeInterval(grace + 3)
         while all.contains(where: { $0.process.isRunning }) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
@@ -322,37 +323,32 @@ public final class DeploymentRuntime: @unchecked Sendable {
         return nil
     }
 
-    /// Waits for a free slot on the least busy ready instance; nil when cancelled (timeout) or stopped.
-    func acquire(excluding: Instance? = nil, deadline: NIODeadline? = nil) async -> Instance? {
-        let (taken, id): (Instance?, Int) = lock.withLock {
-            if let i = takeLocked(excluding: excluding) { return (i, 0) }
+    /// Waits (blocking the calling thread) for a free slot on the least busy ready instance; nil when the deadline
+    /// passes first or the deployment stops.
+    func acquire(excluding: Instance? = nil, deadline: NIODeadline) -> Instance? {
+        let waiter = SlotWaiter()
+        let id: Int? = lock.withLock {
+            if let i = takeLocked(excluding: excluding) { waiter.given = i; return nil }
+            if stopped { return nil }
             nextWaiter += 1
-            return (nil, nextWaiter - 1)
+            waiters.append((nextWaiter, { waiter.resume($0) }))
+            return nextWaiter
         }
-        if let taken { return taken }
-        ctx.metrics.queued(endpoint: endpoint, deployment: name, waiters.count + 1)
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Instance?, Never>) in
-                lock.lock()
-                if let i = takeLocked(excluding: excluding) { lock.unlock(); c.resume(returning: i); return }
-                if Task.isCancelled || stopped { lock.unlock(); c.resume(returning: nil); return }
-                waiters.append((id, c))
-                lock.unlock()
-                if let deadline {
-                    // gives up the wait at the deadline (the request's timeout)
-                    _ = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) { self.dropWaiter(id) }
-                }
-            }
-        } onCancel: {
-            dropWaiter(id)
-        }
+        guard let id else { return waiter.given }
+        ctx.metrics.queued(endpoint: endpoint, deployment: name, lock.withLock { waiters.count })
+        if let i = waiter.wait(until: deadline) { return i }
+        dropWaiter(id)  // resumes it with nil, unless a slot was given meanwhile
+        if let late = waiter.wait(until: nil) { release(late); return nil }  // given just as the deadline passed
+        return nil
     }
 
     private func dropWaiter(_ id: Int) {
         lock.lock()
         let w = waiters.firstIndex { $0.id == id }.map { waiters.remove(at: $0) }
+        let q = waiters.count
         lock.unlock()
-        w?.cont.resume(returning: nil)
+        w?.resume(nil)
+        if w != nil { ctx.metrics.queued(endpoint: endpoint, deployment: name, q) }
     }
 
     func release(_ inst: Instance) {
@@ -361,12 +357,12 @@ public final class DeploymentRuntime: @unchecked Sendable {
     }
 
     private func wake() {
-        var resumed: [(CheckedContinuation<Instance?, Never>, Instance)] = []
+        var resumed: [((Instance?) -> Void, Instance)] = []
         lock.lock()
-        while !waiters.isEmpty, let i = takeLocked(excluding: nil) { resumed.append((waiters.removeFirst().cont, i)) }
+        while !waiters.isEmpty, let i = takeLocked(excluding: nil) { resumed.append((waiters.removeFirst().resume, i)) }
         let q = waiters.count
         lock.unlock()
-        for (c, i) in resumed { c.resume(returning: i) }
+        for (resume, i) in resumed { resume(i) }
         ctx.metrics.queued(endpoint: endpoint, deployment: name, q)
     }
 
@@ -376,5 +372,34 @@ public final class DeploymentRuntime: @unchecked Sendable {
                 "restarts": restarts, "request_settings": ["request_timeout_ms": c.requestSettings.requestTimeoutMs,
                                                            "max_concurrent_requests_per_instance": c.requestSettings.maxConcurrentRequestsPerInstance],
                 "instances": snapshot.map(\.summary)]
+    }
+}
+
+/// One blocked request's wait for a slot: resumed once (an instance, or nil), waited on by its thread.
+final class SlotWaiter: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var done = false
+    var given: Instance?
+
+    func resume(_ i: Instance?) {
+        cond.lock()
+        if !done { done = true; given = i }
+        cond.signal()
+        cond.unlock()
+    }
+
+    /// The instance once resumed; nil if resumed with nil, or if `deadline` passes first (then still pending).
+    func wait(until deadline: NIODeadline?) -> Instance? {
+        cond.lock()
+        defer { cond.unlock() }
+        while !done {
+            if let deadline {
+                let left = Double(Int64(deadline.uptimeNanoseconds) - Int64(NIODeadline.now().uptimeNanoseconds)) / 1e9
+                if left <= 0 || !cond.wait(until: Date().addingTimeInterval(left)) && NIODeadline.now() >= deadline { return nil }
+            } else {
+                cond.wait()
+            }
+        }
+        return given
     }
 }

@@ -121,7 +121,8 @@ public final class EndpointRuntime: @unchecked Sendable {
     }
 
     /// Routes, forwards (with timeout, retry after a dropped connection) and mirrors one scoring request.
-    func score(body: ByteBuffer, contentType: String?, pin: String?, requestID: String) async -> Answer {
+    /// Blocks the calling thread (a scoring-port connection thread) until the answer.
+    func score(body: ByteBuffer, contentType: String?, pin: String?, requestID: String) -> Answer {
         let d: DeploymentRuntime
         switch pick(pin: pin) {
         case .failure(let a): return a
@@ -131,13 +132,13 @@ public final class EndpointRuntime: @unchecked Sendable {
            let m = deployments[mname], Int.random(in: 0..<100) < pct {
             mirror(m, body: body, contentType: contentType, requestID: requestID)
         }
-        var a = await forward(d, body: body, contentType: contentType, requestID: requestID)
+        var a = forward(d, body: body, contentType: contentType, requestID: requestID)
         a.deployment = d.name
         return a
     }
 
     func mirror(_ m: DeploymentRuntime, body: ByteBuffer, contentType: String?, requestID: String) {
-        Task.detached {
+        DispatchQueue.global().async {
             guard let inst = m.tryAdmitIdle() else {
                 self.ctx.metrics.mirrored(endpoint: self.name, deployment: m.name, status: 429)
                 m.log.info("mirror copy dropped: no idle instance", ["request_id": requestID])
@@ -147,7 +148,7 @@ public final class EndpointRuntime: @unchecked Sendable {
             let deadline = NIODeadline.now() + .milliseconds(Int64(m.config.requestSettings.requestTimeoutMs))
             let status: Int
             do {
-                let (st, _, _) = try await self.post(inst, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
+                let (st, _, _) = try self.post(inst, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
                 status = st
             } catch { status = 502 }
             self.ctx.metrics.mirrored(endpoint: self.name, deployment: m.name, status: status)
@@ -155,7 +156,7 @@ public final class EndpointRuntime: @unchecked Sendable {
         }
     }
 
-    func forward(_ d: DeploymentRuntime, body: ByteBuffer, contentType: String?, requestID: String) async -> Answer {
+    func forward(_ d: DeploymentRuntime, body: ByteBuffer, contentType: String?, requestID: String) -> Answer {
         switch d.admit() {
         case .noReadyInstance:
             return .error(503, "deployment '\(d.name)' has no ready instance", deployment: d.name, headers: [("retry-after", "1")])
@@ -167,7 +168,7 @@ public final class EndpointRuntime: @unchecked Sendable {
         defer { d.leave() }
         let timeout = d.config.requestSettings.requestTimeoutMs
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout))
-        let result = await attempt(d, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
+        let result = attempt(d, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
         guard let result else {
             d.log.warning("request timed out", ["request_id": requestID, "request_timeout_ms": timeout])
             return .error(408, "the model did not answer within request_timeout_ms (\(timeout) ms) of deployment '\(d.name)'")
@@ -177,12 +178,12 @@ public final class EndpointRuntime: @unchecked Sendable {
 
     /// One try, and one more on another instance when the first dropped the connection (a crashed instance); nil
     /// when the deadline passes first (waiting for a slot or for the answer).
-    private func attempt(_ d: DeploymentRuntime, body: ByteBuffer, contentType: String?, requestID: String, deadline: NIODeadline) async -> Answer? {
+    private func attempt(_ d: DeploymentRuntime, body: ByteBuffer, contentType: String?, requestID: String, deadline: NIODeadline) -> Answer? {
         var excluded: Instance?
         for tryNo in 0..<2 {
-            guard let inst = await d.acquire(excluding: excluded, deadline: deadline) else { return nil }
+            guard let inst = d.acquire(excluding: excluded, deadline: deadline) else { return nil }
             do {
-                let (status, headers, rbody) = try await post(inst, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
+                let (status, headers, rbody) = try post(inst, body: body, contentType: contentType, requestID: requestID, deadline: deadline)
                 d.release(inst)
                 switch status {
                 case 200:
@@ -211,23 +212,34 @@ public final class EndpointRuntime: @unchecked Sendable {
         return .error(503, "deployment '\(d.name)': the request was dropped by two instances", headers: [("retry-after", "1")])
     }
 
-    func post(_ inst: Instance, body: ByteBuffer, contentType: String?, requestID: String, deadline: NIODeadline) async throws -> (Int, HTTPHeaders, ByteBuffer) {
+    func post(_ inst: Instance, body: ByteBuffer, contentType: String?, requestID: String, deadline: NIODeadline) throws -> (Int, HTTPHeaders, ByteBuffer) {
         if let frames = inst.frames {
-            let r = try await frames.call(meta: ["request_id": requestID, "content_type": contentType ?? "application/json"], body: body,
+            let r = try frames.call(meta: ["request_id": requestID, "content_type": contentType ?? "application/json"], body: body,
                                           deadline: deadline)
             var h = HTTPHeaders()
             if let e = r.meta["row_errors"] { h.add(name: "x-fovea-row-errors", value: e) }
             if let t = r.meta["server_timing"] { h.add(name: "server-timing", value: t) }
             return (r.status, h, r.body)
         }
+        // no frame port announced: the instance's HTTP port, through the async client, waited for here
         var req = HTTPClientRequest(url: "http://127.0.0.1:\(inst.port)/score")
         req.method = .POST
         req.headers.add(name: "content-type", value: contentType ?? "application/json")
         req.headers.add(name: "x-request-id", value: requestID)
         req.body = .bytes(body)
-        let r = try await ctx.client.execute(req, deadline: deadline)
-        let b = try await r.body.collect(upTo: 256 << 20)
-        return (Int(r.status.code), r.headers, b)
+        let client = ctx.client
+        let done = DispatchSemaphore(value: 0)
+        let result = Locked<Result<(Int, HTTPHeaders, ByteBuffer), Error>?>(nil)
+        Task {
+            do {
+                let r = try await client.execute(req, deadline: deadline)
+                let b = try await r.body.collect(upTo: 256 << 20)
+                result.set(.success((Int(r.status.code), r.headers, b)))
+            } catch { result.set(.failure(error)) }
+            done.signal()
+        }
+        done.wait()
+        return try result.get()!.get()
     }
 
     static func message(_ b: ByteBuffer) -> String? {

@@ -81,28 +81,8 @@ public final class FrameServer: @unchecked Sendable {
     public init(host: String, maxBody: Int, handler: @escaping Handler) throws {
         self.maxBody = maxBody
         self.handler = handler
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ConfigError("frame socket: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { close(fd); throw ConfigError("frame socket: bad host \(host)") }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            let e = String(cString: strerror(errno)); close(fd)
-            throw ConfigError("frame socket: \(e)")
-        }
-        var got = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &got) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        port = Int(UInt16(bigEndian: got.sin_port))
-        self.fd = fd
+        (fd, port) = try Socket.listen(host: host, port: 0, what: "frame socket")
+
     }
 
     public func start() {
@@ -155,7 +135,7 @@ public final class FrameServer: @unchecked Sendable {
             // header + meta and the body in one writev: no copy of the body
             let sent = h.withUnsafeBytes { hp in
                 answer.body.withUnsafeBytes { bp in
-                    writeFully(c, [(hp.baseAddress!, hp.count), (bp.baseAddress, bp.count)])
+                    Socket.sendAll(c, [(hp.baseAddress!, hp.count), (bp.baseAddress, bp.count)])
                 }
             }
             answer.after?()
@@ -164,38 +144,11 @@ public final class FrameServer: @unchecked Sendable {
     }
 
     private func readFully(_ c: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Bool {
-        var got = 0
-        while got < n {
-            let r = read(c, p + got, n - got)
-            if r > 0 { got += r } else if r < 0 && errno == EINTR { continue } else { return false }
-        }
-        return true
+        (try? Socket.readFully(c, p, n, deadline: nil)) != nil
     }
 
     private func readFully(_ c: Int32, _ a: inout [UInt8], _ n: Int) -> Bool {
         if n == 0 { return true }
         return a.withUnsafeMutableBytes { readFully(c, $0.baseAddress!, n) }
-    }
-
-    /// Sends the parts in order with as few system calls as the socket allows (sendmsg, no SIGPIPE).
-    private func writeFully(_ c: Int32, _ parts: [(UnsafeRawPointer?, Int)]) -> Bool {
-        var iov = parts.filter { $0.1 > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.0), iov_len: $0.1) }
-        var first = 0
-        while first < iov.count {
-            let r = iov.withUnsafeMutableBufferPointer { v -> Int in
-                var msg = msghdr()
-                msg.msg_iov = v.baseAddress! + first
-                msg.msg_iovlen = v.count - first
-                return sendmsg(c, &msg, Int32(MSG_NOSIGNAL))
-            }
-            if r < 0 { if errno == EINTR { continue }; return false }
-            var left = r
-            while first < iov.count && left >= iov[first].iov_len { left -= iov[first].iov_len; first += 1 }
-            if first < iov.count && left > 0 {
-                iov[first].iov_base = iov[first].iov_base! + left
-                iov[first].iov_len -= left
-            }
-        }
-        return true
     }
 }

@@ -134,12 +134,13 @@ public final class EndpointServer: @unchecked Sendable {
 
     // MARK: scoring
 
-    /// One scoring request (the body read, the key checked; see ScoringFront): routed, forwarded, answered. Its
+    /// One scoring request (the body read, the key checked; see ScoringFront): routed, forwarded, answered, on the
+    /// calling connection thread. Its
     /// metrics and log line are the answer's `after`, which the front calls once the answer is sent; they are
     /// written in order on one serial queue.
     func score(_ e: EndpointRuntime, body: ByteBuffer, contentType: String?, pin: String?, requestID rid: String, started: UInt64,
-               path: String) async -> Answer {
-        var a = await e.score(body: body, contentType: contentType, pin: pin, requestID: rid)
+               path: String) -> Answer {
+        var a = e.score(body: body, contentType: contentType, pin: pin, requestID: rid)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let status = a.status, deployment = a.deployment, bytesIn = body.readableBytes
         let log = deployment.flatMap { e.deployments[$0]?.log } ?? e.log

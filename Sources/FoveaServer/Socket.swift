@@ -1,0 +1,104 @@
+import Foundation
+import NIOCore
+
+/// Blocking socket helpers shared by the scoring port, the frame server and the frame client.
+enum Socket {
+    enum Failure: Error { case timedOut, closed }
+
+    /// A TCP connection to 127.0.0.1:port with TCP_NODELAY, or nil (errno set).
+    static func connectLoopback(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard r == 0 else { let e = errno; close(fd); errno = e; return nil }
+        noDelay(fd)
+        return fd
+    }
+
+    /// A listening TCP socket on host:port (0 = any free port) and the port it got.
+    static func listen(host: String, port: Int, what: String) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ConfigError("\(what): \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &addr.sin_addr) == 1 else {
+            close(fd)
+            throw ConfigError("\(what): the host must be an IPv4 address, got \(host)")
+        }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Foundation.listen(fd, 256) == 0 else {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw ConfigError("\(what): cannot listen on \(host):\(port): \(e)")
+        }
+        var got = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &got) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, Int(UInt16(bigEndian: got.sin_port)))
+    }
+
+    static func noDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Waits until fd is readable; false when the deadline passes first.
+    static func waitReadable(_ fd: Int32, deadline: NIODeadline?) -> Bool {
+        while true {
+            var timeout: Int32 = -1
+            if let deadline {
+                let ns = deadline.uptimeNanoseconds > NIODeadline.now().uptimeNanoseconds
+                    ? deadline.uptimeNanoseconds - NIODeadline.now().uptimeNanoseconds : 0
+                if ns == 0 { return false }
+                timeout = Int32(min(ns / 1_000_000 + 1, UInt64(Int32.max)))
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let r = poll(&p, 1, timeout)
+            if r > 0 { return true }
+            if r < 0 && errno != EINTR { return true }  // let read() report the error
+        }
+    }
+
+    /// Reads exactly n bytes, or throws (the peer closed, or the deadline passed).
+    static func readFully(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, deadline: NIODeadline?) throws {
+        var got = 0
+        while got < n {
+            if deadline != nil && !waitReadable(fd, deadline: deadline) { throw Failure.timedOut }
+            let r = read(fd, p + got, n - got)
+            if r > 0 { got += r } else if r < 0 && errno == EINTR { continue } else { throw Failure.closed }
+        }
+    }
+
+    /// Sends the parts in order with as few system calls as the socket allows (sendmsg, no SIGPIPE).
+    static func sendAll(_ fd: Int32, _ parts: [(UnsafeRawPointer?, Int)]) -> Bool {
+        var iov = parts.filter { $0.1 > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.0), iov_len: $0.1) }
+        var first = 0
+        while first < iov.count {
+            let r = iov.withUnsafeMutableBufferPointer { v -> Int in
+                var msg = msghdr()
+                msg.msg_iov = v.baseAddress! + first
+                msg.msg_iovlen = v.count - first
+                return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+            }
+            if r < 0 { if errno == EINTR { continue }; return false }
+            var left = r
+            while first < iov.count && left >= iov[first].iov_len { left -= iov[first].iov_len; first += 1 }
+            if first < iov.count && left > 0 {
+                iov[first].iov_base = iov[first].iov_base! + left
+                iov[first].iov_len -= left
+            }
+        }
+        return true
+    }
+}
