@@ -30,24 +30,29 @@ public final class FrameClient: @unchecked Sendable {
                 body.withUnsafeReadableBytes { bp in Socket.sendAll(fd, [(hp.baseAddress, hp.count), (bp.baseAddress, bp.count)]) }
             }
             guard sent else { throw ConnectionLost(description: "the instance closed the connection") }
-            var rh = [UInt8](repeating: 0, count: 16)
-            try rh.withUnsafeMutableBytes { try Socket.readFully(fd, $0.baseAddress!, 16, deadline: deadline) }
-            let (status, metaLen, bodyLen) = rh.withUnsafeBytes { (Frame.readU32($0, 4), Frame.readU32($0, 8), Frame.readU32($0, 12)) }
-            guard Array(rh[0..<4]) == Frame.responseMagic, metaLen <= Frame.maxMeta else {
-                throw ConnectionLost(description: "the instance sent a malformed frame")
-            }
-            var metaBytes = [UInt8](repeating: 0, count: metaLen)
-            if metaLen > 0 { try metaBytes.withUnsafeMutableBytes { try Socket.readFully(fd, $0.baseAddress!, metaLen, deadline: deadline) } }
-            var reply = ByteBufferAllocator().buffer(capacity: bodyLen)
-            if bodyLen > 0 {
-                try reply.writeWithUnsafeMutableBytes(minimumWritableBytes: bodyLen) { p in
-                    try Socket.readFully(fd, p.baseAddress!, bodyLen, deadline: deadline)
-                    return bodyLen
+            // the reply: header, meta and body, read in as few calls as they arrive in
+            var reply = ByteBufferAllocator().buffer(capacity: 64 << 10)
+            func fill(to n: Int) throws {
+                while reply.readableBytes < n {
+                    try reply.writeWithUnsafeMutableBytes(minimumWritableBytes: n - reply.readableBytes) { p in
+                        try Socket.receive(fd, p.baseAddress!, p.count, deadline: deadline)
+                    }
                 }
             }
-            guard let decoded = try? Frame.decodeMeta(metaBytes) else { throw ConnectionLost(description: "the instance sent a malformed frame") }
+            try fill(to: 16)
+            guard reply.getBytes(at: 0, length: 4) == Frame.responseMagic,
+                  let status = reply.getInteger(at: 4, endianness: .little, as: UInt32.self),
+                  let metaLen = reply.getInteger(at: 8, endianness: .little, as: UInt32.self).map(Int.init),
+                  let bodyLen = reply.getInteger(at: 12, endianness: .little, as: UInt32.self).map(Int.init), metaLen <= Frame.maxMeta else {
+                throw ConnectionLost(description: "the instance sent a malformed frame")
+            }
+            try fill(to: 16 + metaLen + bodyLen)
+            guard let decoded = try? Frame.decodeMeta(reply.getBytes(at: 16, length: metaLen) ?? []),
+                  let body = reply.getSlice(at: 16 + metaLen, length: bodyLen) else {
+                throw ConnectionLost(description: "the instance sent a malformed frame")
+            }
             give(fd)
-            return Reply(status: status, meta: decoded, body: reply)
+            return Reply(status: Int(status), meta: decoded, body: body)
         } catch let e as Socket.Failure {
             close(fd)
             switch e {

@@ -55,9 +55,10 @@ struct HTTPConnection {
                 throw .bad(Failure(status: 431, message: "the request head is larger than \(limit) bytes"))
             }
         }
-        if !Socket.waitReadable(fd, deadline: .now() + readTimeout) { throw .timedOut }
-        let n = buf.withUnsafeMutableBytes { p in read(fd, p.baseAddress! + end, p.count - end) }
-        if n > 0 { end += n } else if n < 0 && errno == EINTR { return } else { throw .closed }
+        let fd = self.fd, deadline = NIODeadline.now() + readTimeout, at = end
+        do {
+            end += try buf.withUnsafeMutableBytes { p in try Socket.receive(fd, p.baseAddress! + at, p.count - at, deadline: deadline) }
+        } catch Socket.Failure.timedOut { throw .timedOut } catch { throw .closed }
     }
 
     /// Waits up to `timeout` for the first byte of the next request; false if none came (or the peer closed).
@@ -210,13 +211,9 @@ struct HTTPConnection {
             let got: Int
             do {
                 got = try out.writeWithUnsafeMutableBytes(minimumWritableBytes: left) { p -> Int in
-                    if !Socket.waitReadable(fd, deadline: .now() + timeout) { throw ReadError.timedOut }
-                    let r = read(fd, p.baseAddress!, left)
-                    if r > 0 { return r }
-                    if r < 0 && errno == EINTR { return 0 }
-                    throw ReadError.closed
+                    try Socket.receive(fd, p.baseAddress!, left, deadline: .now() + timeout)
                 }
-            } catch let e as ReadError { throw e } catch { throw .closed }
+            } catch Socket.Failure.timedOut { throw .timedOut } catch { throw .closed }
             left -= got
         }
     }

@@ -139,14 +139,14 @@ final class ScoringFront: Service, @unchecked Sendable {
     }
 
     /// Closes after the peer has had our last answer: shutting down our side first and reading what the peer still
-    /// sends (up to 200 ms, 4 MB), so that closing with unread bytes (a refused body) does not reset the connection
+    /// sends (until it closes or is silent for 500 ms; at most 2 s and 4 MB), so that closing with unread bytes (a refused body) does not reset the connection
     /// and destroy the answer in flight (a 413, a 400).
     private func lingeringClose(_ fd: Int32) {
         shutdown(fd, Int32(SHUT_WR))
-        let deadline = NIODeadline.now() + .milliseconds(200)
+        let end = NIODeadline.now() + .seconds(2)
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
         var total = 0
-        while total < 4 << 20, Socket.waitReadable(fd, deadline: deadline) {
+        while total < 4 << 20, NIODeadline.now() < end, Socket.waitReadable(fd, deadline: min(end, .now() + .milliseconds(500))) {
             let n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
             if n <= 0 { break }
             total += n

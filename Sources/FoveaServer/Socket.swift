@@ -70,14 +70,23 @@ enum Socket {
         }
     }
 
-    /// Reads exactly n bytes, or throws (the peer closed, or the deadline passed).
-    static func readFully(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, deadline: NIODeadline?) throws {
-        var got = 0
-        while got < n {
-            if deadline != nil && !waitReadable(fd, deadline: deadline) { throw Failure.timedOut }
-            let r = read(fd, p + got, n - got)
-            if r > 0 { got += r } else if r < 0 && errno == EINTR { continue } else { throw Failure.closed }
+    /// Reads what is there (at least one byte, at most n), waiting only when nothing is: a read first, poll()
+    /// only on EAGAIN — most reads of a request or a reply find their bytes already there.
+    static func receive(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, deadline: NIODeadline?) throws(Failure) -> Int {
+        while true {
+            let r = recv(fd, p, n, Int32(MSG_DONTWAIT))
+            if r > 0 { return r }
+            if r == 0 { throw .closed }
+            if errno == EINTR { continue }
+            guard errno == EAGAIN || errno == EWOULDBLOCK else { throw .closed }
+            if !waitReadable(fd, deadline: deadline) { throw .timedOut }
         }
+    }
+
+    /// Reads exactly n bytes, or throws (the peer closed, or the deadline passed).
+    static func readFully(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, deadline: NIODeadline?) throws(Failure) {
+        var got = 0
+        while got < n { got += try receive(fd, p + got, n - got, deadline: deadline) }
     }
 
     /// Sends the parts in order with as few system calls as the socket allows (sendmsg, no SIGPIPE).

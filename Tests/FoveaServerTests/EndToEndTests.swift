@@ -238,7 +238,16 @@ final class EndToEndTests: XCTestCase {
         // SIGTERM while requests are in flight: they finish.
         let body = cat
         async let inflight = load(4, concurrency: 4) { _ in try await s.score(body, key: keys.0, contentType: "image/jpeg") }
-        try await Task.sleep(for: .milliseconds(30))
+        // SIGTERM only once all four reached the server (admitted or already answered): a request that had not yet
+        // connected would rightly be refused, which is not what this checks
+        let admitted = Date().addingTimeInterval(20)
+        while Date() < admitted {
+            let m = String(decoding: try await s.request("/metrics", method: .GET).body, as: UTF8.self)
+            let seen = m.split(separator: "\n").filter { $0.hasPrefix("fovea_inflight_requests{") || $0.hasPrefix("fovea_requests_total{") }
+                .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+            if seen >= 4 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         s.stop()
         let done = await inflight
         XCTAssertEqual(done.map(\.status), [200, 200, 200, 200])
