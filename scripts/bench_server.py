@@ -171,6 +171,13 @@ def relay_floor(frame_port):
     return port, p
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -204,38 +211,46 @@ def main():
         f.write(f"name: blue\nendpoint_name: bench-endpoint\nmodel: {a.model}\ninstance_count: 1\n"
                 "request_settings: {request_timeout_ms: 10000, max_concurrent_requests_per_instance: 1}\n"
                 "readiness_probe: {initial_delay: 0, period: 1}\nliveness_probe: {initial_delay: 1, period: 5}\n")
-    state = os.path.join(tmp, "state")
-    server = subprocess.Popen([a.fovea, "serve", "--port", "0", "--state-dir", state,
-                               "--endpoint-file", os.path.join(tmp, "endpoint.yml"),
-                               "--deployment-file", os.path.join(tmp, "deployment.yml"),
-                               "--registry", os.path.join(ROOT, "models")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        info = None
+    def start_server(name, extra):
+        state = os.path.join(tmp, name)
+        p = subprocess.Popen([a.fovea, "serve", "--port", "0", "--state-dir", state,
+                              "--endpoint-file", os.path.join(tmp, "endpoint.yml"),
+                              "--deployment-file", os.path.join(tmp, "deployment.yml"),
+                              "--registry", os.path.join(ROOT, "models")] + extra,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         for _ in range(300):
             try:
                 with open(os.path.join(state, "server.json")) as f:
                     info = json.load(f)
-                break
-            except (OSError, ValueError):
+                with open(os.path.join(state, "state.json")) as f:
+                    key = json.load(f)["endpoints"]["bench-endpoint"]["keys"]["primaryKey"]
+                return p, state, info, key
+            except (OSError, ValueError, KeyError):
                 time.sleep(0.1)
-        if info is None:
-            sys.exit("the server did not start")
-        with open(os.path.join(state, "state.json")) as f:
-            key = json.load(f)["endpoints"]["bench-endpoint"]["keys"]["primaryKey"]
+        p.kill()
+        sys.exit("the server did not start")
+
+    servers = []
+    try:
+        server, state, info, key = start_server("state", [])
+        servers.append(server)
+        # the same server with connection threads that sleep through the model run (no reply spin), for comparison
+        plain, _, plain_info, plain_key = start_server("state-no-spin", ["--no-reply-spin"])
+        servers.append(plain)
         url = f"http://127.0.0.1:{info['port']}/score"
         script = os.path.join(tmp, "post.lua")
         with open(script, "w") as f:
             f.write(LUA % {"body": body, "key": key})
         import urllib.request
-        for _ in range(100):  # wait for readiness, then warm up
-            req = urllib.request.Request(url, data=open(body, "rb").read(),
-                                         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-            try:
-                urllib.request.urlopen(req, timeout=10).read()
-                break
-            except Exception:
-                time.sleep(0.1)
+        for u, k in ((url, key), (f"http://127.0.0.1:{plain_info['port']}/score", plain_key)):
+            for _ in range(100):  # wait for readiness, then warm up
+                req = urllib.request.Request(u, data=open(body, "rb").read(),
+                                             headers={"Authorization": "Bearer " + k, "Content-Type": "application/json"})
+                try:
+                    urllib.request.urlopen(req, timeout=10).read()
+                    break
+                except Exception:
+                    time.sleep(0.1)
         # engine alone and HTTP alternate in rounds (run-to-run drift of the engine is larger than the target)
         rounds, engines, seqs = 3, [], []
         for _ in range(rounds):
@@ -259,18 +274,25 @@ def main():
         payload = open(body, "rb").read()
         relay_port, relay = relay_floor(frame_port) if frame_port else (None, None)
         client = compile_c("latency_client")
-        ours, direct, floor = [], [], []
+        ours, direct, floor, no_spin = [], [], [], []
+        cpu = {"spin": 0.0, "no_spin": 0.0}
         n = a.requests // 4
         try:
             for _ in range(4):
                 if client:
+                    c0 = cpu_seconds(server.pid)
                     ours += c_client(client, "http", info["port"], body, n, key)
+                    cpu["spin"] += cpu_seconds(server.pid) - c0
+                    c0 = cpu_seconds(plain.pid)
+                    no_spin += c_client(client, "http", plain_info["port"], body, n, plain_key)
+                    cpu["no_spin"] += cpu_seconds(plain.pid) - c0
                     if frame_port:
                         direct += c_client(client, "frame", frame_port, body, n)
                     if relay_port:
                         floor += c_client(client, "http", relay_port, body, n)
                 else:  # no C compiler: the Python client (its own parsing adds ~0.1 ms per request)
                     ours += per_request(info["port"], key, payload, n)[0]
+                    no_spin += per_request(plain_info["port"], plain_key, payload, n)[0]
                     if frame_port:
                         direct += per_request_frame(frame_port, payload, n)
                     if relay_port:
@@ -280,15 +302,18 @@ def main():
                 relay.kill()
         ours.sort()
         pr = {"count": len(ours), "client": "C" if client else "Python", "added_p50_us": median(ours), "added_p90_us": ours[int(len(ours) * 0.9)],
-              "added_min_us": ours[0], "direct_p50_us": direct and median(direct), "relay_floor_p50_us": floor and median(floor)}
+              "added_min_us": ours[0], "direct_p50_us": direct and median(direct), "relay_floor_p50_us": floor and median(floor),
+              "no_spin_p50_us": median(no_spin), "server_cpu_us_per_request": {k: v / len(ours) * 1e6 for k, v in cpu.items()}}
         time.sleep(0.5)
         sat = wrk(url, script, 2, a.duration)
         worker = subprocess.run(["pgrep", "-f", "fovea worker.*--deployment blue"], capture_output=True, text=True).stdout.split()
         worker_rss = rss_mb(int(worker[0])) if worker else None
         server_rss = rss_mb(server.pid)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        for p in servers:
+            p.send_signal(signal.SIGTERM)
+        for p in servers:
+            p.wait(timeout=60)
 
     added = pr["added_p50_us"] / 1000
     ratio = sat["rps"] / engine["requests_per_s"]
@@ -299,6 +324,8 @@ def main():
     print(f"{'HTTP, 2 connections':28}{sat['p50_us'] / 1000:9.2f}{sat['p99_us'] / 1000:9.2f}{sat['rps']:9.1f}")
     print(f"added p50 per request ({pr['client']} client latency - Server-Timing model time, {pr['count']} requests): {added:.3f} ms "
           f"(target <= 0.3; p90 {pr['added_p90_us'] / 1000:.3f}, min {pr['added_min_us'] / 1000:.3f})\n"
+          + f"   the same server with --no-reply-spin (sleeps through the model run): {pr['no_spin_p50_us'] / 1000:.3f} ms; server CPU per request "
+          f"{pr['server_cpu_us_per_request']['spin']:.0f} us with reply spin, {pr['server_cpu_us_per_request']['no_spin']:.0f} us without\n"
           + (f"   client straight to the instance's frame port (no router, same client): {pr['direct_p50_us'] / 1000:.3f} ms\n" if pr["direct_p50_us"] else "")
           + (f"   floor of a router hop: scripts/bench/relay_floor.c (blocking C, no HTTP library) to the same instance: "
              f"{pr['relay_floor_p50_us'] / 1000:.3f} ms\n" if pr["relay_floor_p50_us"] else "")

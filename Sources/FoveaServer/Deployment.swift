@@ -12,6 +12,8 @@ public struct SupervisorContext: Sendable {
     public var client: HTTPClient
     public var metrics: ServerMetrics
     public var maxBodyBytes: Int
+    /// Connection threads spin briefly for an instance's reply when a CPU is free (ReplyWait.swift).
+    public var replySpin = true
 }
 
 /// A deployment at run time: its instances (worker processes), their probes and restarts, and the request slots
@@ -149,7 +151,10 @@ public final class DeploymentRuntime: @unchecked Sendable {
                 }
             }
         }
-        let inst = Instance(index: index, generation: g, process: p, port: port, framePort: framePort)
+        // the worker's engine threads, as `fovea worker` reads them (its --threads is not set by the supervisor)
+        let threads = env["FOVEA_NUM_THREADS"].flatMap { Int($0) }.map { max(1, $0) } ?? 1
+        let inst = Instance(index: index, generation: g, process: p, port: port, framePort: framePort,
+                            engineThreads: threads, replySpin: ctx.replySpin)
         holder.set(inst)
         if !p.isRunning { instanceExited(inst, status: p.terminationStatus, reason: p.terminationReason) }
         log.info("instance started", ["instance": index, "pid": Int(p.processIdentifier), "port": port, "frame_port": framePort ?? 0, "generation": g])

@@ -17,11 +17,23 @@ public final class FrameClient: @unchecked Sendable {
     private var idle: [Int32] = []
     private var closed = false
 
-    public init(port: Int) { self.port = port }
+    /// The instance's engine threads: the CPUs a request in flight keeps busy (see ReplyWait).
+    let engineThreads: Int
+    /// Sleep until shortly before the expected reply, then spin (ReplyWait); false: sleep throughout.
+    let spin: Bool
+    private var replyWait = ReplyWait()
+
+    public init(port: Int, engineThreads: Int = 1, spin: Bool = false) {
+        self.port = port
+        self.engineThreads = engineThreads
+        self.spin = spin
+    }
 
     /// Sends one request frame and waits for its reply until `deadline` (nil: no limit).
     public func call(meta: [String: String], body: ByteBuffer, deadline: NIODeadline? = nil) throws -> Reply {
         let fd = try take()
+        CPUClaims.claim(engineThreads)
+        defer { CPUClaims.release(engineThreads) }
         do {
             let m = Frame.encodeMeta(meta)
             var head = Frame.requestMagic + Frame.u32(m.count) + Frame.u32(body.readableBytes)
@@ -30,6 +42,10 @@ public final class FrameClient: @unchecked Sendable {
                 body.withUnsafeReadableBytes { bp in Socket.sendAll(fd, [(hp.baseAddress, hp.count), (bp.baseAddress, bp.count)]) }
             }
             guard sent else { throw ConnectionLost(description: "the instance closed the connection") }
+            let sentAt = DispatchTime.now().uptimeNanoseconds
+            if spin, let from = lock.withLock({ replyWait.spinFrom(sentAt: sentAt) }) {
+                ReplyWait.wait(fd, spinFrom: from, deadline: deadline?.uptimeNanoseconds)
+            }
             // the reply: header, meta and body, read in as few calls as they arrive in
             var reply = ByteBufferAllocator().buffer(capacity: 64 << 10)
             func fill(to n: Int) throws {
@@ -40,6 +56,8 @@ public final class FrameClient: @unchecked Sendable {
                 }
             }
             try fill(to: 16)
+            let took = DispatchTime.now().uptimeNanoseconds - sentAt
+            lock.withLock { replyWait.record(took) }
             guard reply.getBytes(at: 0, length: 4) == Frame.responseMagic,
                   let status = reply.getInteger(at: 4, endianness: .little, as: UInt32.self),
                   let metaLen = reply.getInteger(at: 8, endianness: .little, as: UInt32.self).map(Int.init),

@@ -18,12 +18,12 @@ public final class Instance: @unchecked Sendable {
     var killReason: String?
     var readinessSuccesses = 0, readinessFailures = 0, livenessFailures = 0
 
-    init(index: Int, generation: Int, process: Process, port: Int, framePort: Int? = nil) {
+    init(index: Int, generation: Int, process: Process, port: Int, framePort: Int? = nil, engineThreads: Int = 1, replySpin: Bool = false) {
         self.index = index
         self.generation = generation
         self.process = process
         self.port = port
-        frames = framePort.map { FrameClient(port: $0) }
+        frames = framePort.map { FrameClient(port: $0, engineThreads: engineThreads, spin: replySpin) }
     }
 
     public var phase: Phase { lock.lock(); defer { lock.unlock() }; return _phase }

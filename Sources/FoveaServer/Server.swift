@@ -16,6 +16,8 @@ public struct ServeOptions: Sendable {
     public var executable: URL
     public var maxBodyBytes = 16 << 20
     public var drainSeconds = 30.0
+    /// See ReplyWait.swift (`--no-reply-spin` turns it off).
+    public var replySpin = true
     public init(stateDirectory: URL, registry: URL, executable: URL) {
         self.stateDirectory = stateDirectory
         self.registry = registry
@@ -51,7 +53,7 @@ public final class EndpointServer: @unchecked Sendable {
         cfg.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
         ctx = SupervisorContext(executable: o.executable, registry: o.registry, logDirectory: store.logDirectory, client: client,
-                                metrics: metrics, maxBodyBytes: o.maxBodyBytes)
+                                metrics: metrics, maxBodyBytes: o.maxBodyBytes, replySpin: o.replySpin)
     }
 
     public var defaultEndpoint: String? { lock.lock(); defer { lock.unlock() }; return _defaultEndpoint }

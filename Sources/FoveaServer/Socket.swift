@@ -70,6 +70,18 @@ enum Socket {
         }
     }
 
+    /// Waits up to `nanoseconds` (microsecond precision, ppoll) until fd is readable; false when the time passes first.
+    static func waitReadable(_ fd: Int32, nanoseconds: UInt64) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard let ppoll = ppollFunction else { return poll(&p, 1, Int32(min((nanoseconds + 999_999) / 1_000_000, UInt64(Int32.max)))) != 0 }
+        var ts = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        return ppoll(&p, 1, &ts, nil) != 0
+    }
+
+    private typealias PPoll = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, UnsafePointer<timespec>?, UnsafeRawPointer?) -> Int32
+    /// glibc's ppoll (not exported to Swift by the Glibc module).
+    private static let ppollFunction: PPoll? = dlsym(nil, "ppoll").map { unsafeBitCast($0, to: PPoll.self) }
+
     /// Reads what is there (at least one byte, at most n), waiting only when nothing is: a read first, poll()
     /// only on EAGAIN — most reads of a request or a reply find their bytes already there.
     static func receive(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, deadline: NIODeadline?) throws(Failure) -> Int {

@@ -33,6 +33,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The endpoint YAML that seeds the state directory.") var endpointFile = "endpoint.yml"
     @Option(help: "Deployment YAML files of that endpoint (repeatable).") var deploymentFile: [String] = ["deployment.yml"]
     @Option(help: "Largest request body, in bytes (413 above it).") var maxBodyBytes = 16 << 20
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Wait for an instance's reply by sleeping until just before it is due, then spinning (at most 2 ms, only on an idle CPU).",
+        discussion: "Saves the wake-up of a sleeping CPU per request (0.1-0.2 ms on a VM) for ~0.5 ms of CPU per request."))
+    var replySpin = true
     @OptionGroup var registry: RegistryOption
 
     func run() async throws {
@@ -41,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
         o.port = port
         o.managementPort = managementPort
         o.maxBodyBytes = maxBodyBytes
+        o.replySpin = replySpin
         if FileManager.default.fileExists(atPath: endpointFile) {
             o.endpointFile = URL(fileURLWithPath: endpointFile)
             o.deploymentFiles = deploymentFile.map { URL(fileURLWithPath: $0) }

@@ -61,6 +61,41 @@ final class FrameTests: XCTestCase {
         XCTAssertEqual(String(buffer: r.body), "next|-|y")
     }
 
+    /// CPU time of the calling thread, in ms.
+    func threadCPUms() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
+    }
+
+    func testReplySpinIsBoundedAndOnlyUsesFreeCPUs() throws {
+        let s = try FrameServer(host: "127.0.0.1", maxBody: 1 << 20) { meta, body in
+            Thread.sleep(forTimeInterval: Double(meta["delay_ms"] ?? "0")! / 1000)
+            return (200, [:], Data("\(meta["request_id"]!)".utf8) + body, nil)
+        }
+        s.start()
+        // history of 20 ms replies, then earlier and much later ones: every answer is the right one
+        let c = FrameClient(port: s.port, engineThreads: 1, spin: true)
+        defer { c.shutdown() }
+        for (i, d) in [20, 20, 20, 20, 5, 20, 150].enumerated() {
+            let t0 = threadCPUms()
+            let r = try c.call(meta: ["request_id": "r\(i)", "delay_ms": "\(d)"], body: ByteBuffer(string: "x"))
+            XCTAssertEqual(String(buffer: r.body), "r\(i)x")
+            // the 150 ms reply came long after the spin window: the thread spun at most ~2 ms, then slept
+            if d == 150 { XCTAssertLessThan(threadCPUms() - t0, 40, "the spin is capped") }
+        }
+        // an instance whose engine threads fill every CPU: the caller never spins, it sleeps until the reply
+        let busy = FrameClient(port: s.port, engineThreads: 10_000, spin: true)
+        defer { busy.shutdown() }
+        var cpu = 0.0
+        for i in 0..<8 {
+            let t0 = threadCPUms()
+            _ = try busy.call(meta: ["request_id": "b\(i)", "delay_ms": i < 4 ? "20" : "60"], body: ByteBuffer(string: "x"))
+            if i >= 4 { cpu += threadCPUms() - t0 }
+        }
+        XCTAssertLessThan(cpu, 4, "no CPU to spare: no spinning (4 late replies would have spun ~8 ms)")
+    }
+
     func testNoListenerIsAnError() async throws {
         let s = try echoServer()
         let port = s.port
