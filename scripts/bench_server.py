@@ -11,6 +11,8 @@ the engine alone and wrk with 1 connection also run in alternating rounds and th
 Floors, measured the same way in alternating rounds with the same client and the same instance: the client speaking
 the instance's frame protocol itself (no router at all), and scripts/bench/relay_floor.c (compiled here) — the least
 a router process can do: blocking C, one connection each way, no HTTP library, routing, auth, metrics or logs.
+A second server with `--no-reply-spin` (its connection threads sleep through the model run; see ReplyWait.swift)
+runs beside the first, measured in the same alternating rounds, with each server's CPU time per request.
 Anchor ("engine alone"): `fovea score-bench` parses the same AutoML request body, decodes, preprocesses,
 runs MobileNetV2 and writes the JSON answer, in one process, one engine thread.
 Server: `fovea serve` with one deployment of one instance (one engine thread, max_concurrent_requests_per_instance 1),
