@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "http_message.h"
 
 enum { CAP = 1 << 24 };
 
@@ -73,21 +74,9 @@ int main(int argc, char **argv) {
             if (16L + ml + bl > CAP || !read_fully(c, buf + 16, ml + bl)) { perror("read"); return 1; }
             status = st; ms = model_ms(buf + 16, ml);
         } else {
-            char *end;
-            while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
-                long r = read(c, buf + have, CAP - 1 - have);
-                if (r <= 0) { perror("read"); return 1; }
-                have += r;
-            }
-            long hl = end - buf + 4;
-            buf[hl - 1] = 0;
-            char *cl = strcasestr(buf, "content-length:");
-            long n = cl ? atol(cl + 15) : 0;
-            while (have < hl + n) {
-                long r = read(c, buf + have, CAP - 1 - have);
-                if (r <= 0) { perror("read"); return 1; }
-                have += r;
-            }
+            long hl, total = read_http_message(c, buf, CAP, &have, &hl);
+            if (total < 0) { perror("read"); return 1; }
+            long n = total - hl;
             status = atoi(buf + 9); ms = model_ms(buf, hl);
             memmove(buf, buf + hl + n, have - hl - n);
             have -= hl + n;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "http_message.h"
 
 enum { CAP = 1 << 24 };
 
@@ -54,21 +55,9 @@ int main(int argc, char **argv) {
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         long have = 0;
         for (;;) {
-            char *end;
-            while (!(end = memmem(in, have, "\r\n\r\n", 4))) {
-                long r = read(c, in + have, CAP - 1 - have);
-                if (r <= 0) goto closed;
-                have += r;
-            }
-            long head = end - in + 4;
-            in[head - 1] = 0;
-            char *cl = strcasestr(in, "content-length:");
-            long body = cl ? atol(cl + 15) : 0;
-            while (have < head + body) {
-                long r = read(c, in + have, CAP - 1 - have);
-                if (r <= 0) goto closed;
-                have += r;
-            }
+            long head, total = read_http_message(c, in, CAP, &have, &head);
+            if (total < 0) goto closed;
+            long body = total - head;
             char frame[128], *p = frame + 12;
             put16(&p, 10); put_str(&p, "request_id"); put32(&p, 1); put_str(&p, "-");
             put16(&p, 12); put_str(&p, "content_type"); put32(&p, 16); put_str(&p, "application/json");
