@@ -54,8 +54,13 @@ let package = Package(
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                .product(name: "Prometheus", package: "swift-prometheus")]),
+        // batch jobs: inputs, worker processes, resumable parts, outputs and metrics; they reuse the online handlers
+        .target(name: "FoveaBatch",
+                dependencies: ["FoveaModel", "FoveaExplain", "FoveaImage", "FoveaTensor", "FoveaServer",
+                               .product(name: "Yams", package: "Yams"),
+                               .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .executableTarget(name: "fovea",
-                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel", "FoveaServer", "FoveaExplain",
+                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel", "FoveaServer", "FoveaExplain", "FoveaBatch",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "AsyncHTTPClient", package: "async-http-client")],
                           swiftSettings: computeFlags),
@@ -65,6 +70,7 @@ let package = Package(
         .testTarget(name: "FoveaImageTests", dependencies: ["FoveaImage", "FoveaTensor"]),
         .testTarget(name: "FoveaServerTests", dependencies: ["FoveaServer", "FoveaModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "FoveaExplainTests", dependencies: ["FoveaExplain", "FoveaModel", "FoveaImage", "FoveaONNX", "FoveaTensor"]),
+        .testTarget(name: "FoveaBatchTests", dependencies: ["FoveaBatch", "FoveaModel"]),
         .testTarget(name: "FoveaModelTests", dependencies: ["FoveaModel", "FoveaImage", "FoveaONNX", "FoveaTensor"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,132 @@
+import Foundation
+import FoveaModel
+
+/// What makes a job the job it is: re-running with the same spec on the same output folder resumes it; a different
+/// spec is refused, naming what differs. Concurrency, retries, timeouts, the error threshold and the shard are not
+/// part of it (a resumed job may use other values).
+public struct JobSpec: Codable, Equatable, Sendable {
+    public var command: String  // "score" | "explain"
+    public var model: String?
+    public var endpoint: String?
+    public var deployment: String?
+    public var input: String
+    public var inputFormat: String
+    public var miniBatchSize: Int
+    public var outputAction: String
+    public var outputFileName: String
+    public var outputFormat: String
+    public var minScore: Double?
+    public var threshold: Double
+    /// The explanation parameters, normalised (explain jobs).
+    public var xaiParameters: [String: String]?
+    public var maxPixels: Int
+
+    /// The first setting that differs, as "name: old -> new".
+    public func difference(from o: JobSpec) -> String? {
+        let a = Mirror(reflecting: self).children, b = Mirror(reflecting: o).children
+        for (x, y) in zip(a, b) where "\(x.value)" != "\(y.value)" {
+            return "\(x.label ?? "?"): \(JobSpec.show(y.value)) before, \(JobSpec.show(x.value)) now"
+        }
+        return nil
+    }
+    static func show(_ v: Any) -> String {
+        let s = "\(v)"
+        if s.hasPrefix("Optional(") { return String(s.dropFirst(9).dropLast()) }
+        return s == "nil" ? "none" : s
+    }
+}
+
+/// The model a job's lines describe: its task and labels (read from the registry, or the endpoint's deployment).
+public struct JobModelInfo: Codable, Equatable, Sendable {
+    public var task: String
+    public var labels: [String]
+    public init(task: String, labels: [String]) { self.task = task; self.labels = labels }
+}
+
+/// One image's outcome, as a worker reports it and a part file keeps it.
+public struct ItemRecord: Codable, Equatable, Sendable {
+    public var i: Int
+    public var ok: Bool
+    public var error: String?
+    public var probs: [Double]?
+    public var width: Int?
+    public var height: Int?
+    /// Explain jobs: the classes explained and their files (relative to the output folder; null = not requested).
+    public var targets: [Int]?
+    public var visualizations: [String?]?
+    public var attributions: [String?]?
+    public var attempts: Int?
+    public var ms: Double?
+    public init(i: Int, ok: Bool) { self.i = i; self.ok = ok }
+}
+
+/// The output folder's layout.
+public struct JobFolder: Sendable {
+    public let url: URL
+    public init(_ url: URL) { self.url = url }
+    public var spec: URL { url.appendingPathComponent("job-spec.json") }
+    public var manifest: URL { url.appendingPathComponent("manifest.json") }
+    public var model: URL { url.appendingPathComponent("model.json") }
+    public var parts: URL { url.appendingPathComponent("parts") }
+    public var explanations: URL { url.appendingPathComponent("explanations") }
+    public var logs: URL { url.appendingPathComponent("logs") }
+    public var metrics: URL { url.appendingPathComponent("metrics.json") }
+    public func job(shard: Shard?) -> URL {
+        url.appendingPathComponent(shard.map { "job-shard-\($0.index)-of-\($0.count).json" } ?? "job.json")
+    }
+    public func part(_ m: Int) -> URL { parts.appendingPathComponent(String(format: "mb-%06d.jsonl", m)) }
+
+    /// Mini-batches whose part file is on disk (durable: written atomically).
+    public func doneMiniBatches() -> Set<Int> {
+        AtomicFile.removeLeftovers(in: parts)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: parts.path) else { return [] }
+        return Set(names.compactMap { n in
+            guard n.hasPrefix("mb-"), n.hasSuffix(".jsonl") else { return nil }
+            return Int(n.dropFirst(3).dropLast(6))
+        })
+    }
+
+    public func readPart(_ m: Int) throws -> [ItemRecord] {
+        let d = try Data(contentsOf: part(m))
+        let dec = JSONDecoder()
+        return try d.split(separator: UInt8(ascii: "\n")).map { try dec.decode(ItemRecord.self, from: Data($0)) }
+    }
+
+    public func writePart(_ m: Int, _ records: [ItemRecord]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var out = Data()
+        for r in records.sorted(by: { $0.i < $1.i }) { out.append(try enc.encode(r)); out.append(UInt8(ascii: "\n")) }
+        try AtomicFile.write(out, to: part(m))
+    }
+
+    public static func readJSON<T: Decodable>(_ t: T.Type, _ url: URL) -> T? {
+        guard let d = try? Data(contentsOf: url) else { return nil }
+        return try? JSONDecoder().decode(T.self, from: d)
+    }
+    public static func writeJSON<T: Encodable>(_ v: T, _ url: URL) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try AtomicFile.write(try enc.encode(v), to: url)
+    }
+}
+
+/// `--shard I/N`: mini-batch m belongs to shard m % N.
+public struct Shard: Codable, Equatable, Sendable {
+    public var index: Int
+    public var count: Int
+    public init(index: Int, count: Int) { self.index = index; self.count = count }
+    public static func parse(_ s: String) throws -> Shard {
+        let p = s.split(separator: "/")
+        guard p.count == 2, let i = Int(p[0]), let n = Int(p[1]), n >= 1, i >= 0, i < n else {
+            throw BatchError("--shard must be I/N with 0 <= I < N, got '\(s)'")
+        }
+        return Shard(index: i, count: n)
+    }
+    public func owns(_ m: Int) -> Bool { m % count == index }
+}
+
+extension Manifest {
+    public func miniBatches(size: Int) -> Int { (items.count + size - 1) / size }
+    public func range(_ m: Int, size: Int) -> Range<Int> { (m * size)..<min(items.count, (m + 1) * size) }
+}

@@ -1,0 +1,245 @@
+import Foundation
+
+/// The job's worker processes and the mini-batches in flight. One thread (the caller's) schedules; one reader
+/// thread per worker turns its stdout lines into events. A mini-batch that fails (its worker crashed or timed out)
+/// is retried `max_retries` times; then its images are run one by one, so that one image that kills the worker fails
+/// alone.
+final class WorkerPool {
+    struct Work { var mb: Int; var items: [Int]; var single: Bool }
+    enum Event { case reply(Int, BatchWorker.Reply), exited(Int, Int32, Bool) }
+
+    final class Slot {
+        let id: Int
+        var process: Process?
+        var input: FileHandle?
+        var work: Work?
+        var started = Date()
+        var generation = 0
+        init(id: Int) { self.id = id }
+    }
+
+    let job: BatchJob
+    var slots: [Slot]
+    let cond = NSCondition()
+    var events: [Event] = []
+
+    init(job: BatchJob, count: Int) {
+        self.job = job
+        slots = (0..<count).map { Slot(id: $0) }
+    }
+
+    /// Returns nil when everything it was given is done; else why it stopped. `onPart` gets each finished
+    /// mini-batch's records (after its part is on disk) and returns false to stop the job.
+    func run(todo: [Int], cancelled: () -> Bool, onPart: ([ItemRecord]) -> Bool) throws -> BatchJob.Outcome? {
+        let B = job.spec.miniBatchSize
+        var pending = todo.map { Work(mb: $0, items: Array(job.manifest.range($0, size: B)), single: false) }
+        pending.reverse()  // popLast takes the lowest mini-batch first
+        var attempts: [Int: Int] = [:]
+        var singles: [Int: (left: Int, records: [ItemRecord])] = [:]
+        var lastFailure: [Int: String] = [:]
+        defer { shutdown() }
+
+        func finishPart(_ mb: Int, _ records: [ItemRecord]) throws -> Bool {
+            try job.folder.writePart(mb, records)
+            return onPart(records)
+        }
+        /// A mini-batch (or one of its images run alone) failed as a whole.
+        func failed(_ w: Work, _ why: String) throws -> Bool {
+            if w.single {
+                var r = ItemRecord(i: w.items[0], ok: false)
+                r.error = why
+                return try addSingle(w.mb, [r])
+            }
+            attempts[w.mb, default: 0] += 1
+            lastFailure[w.mb] = why
+            let n = attempts[w.mb]!
+            if n <= job.o.settings.maxRetries {
+                job.log.warning("mini-batch \(w.mb): \(why); retry \(n) of \(job.o.settings.maxRetries)")
+                pending.append(w)
+                return true
+            }
+            if w.items.count == 1 {
+                var r = ItemRecord(i: w.items[0], ok: false)
+                r.error = "\(why) (\(n) attempts)"
+                r.attempts = n
+                return try finishPart(w.mb, [r])
+            }
+            job.log.warning("mini-batch \(w.mb): \(why) after \(n) attempts; running its \(w.items.count) images one at a time")
+            singles[w.mb] = (w.items.count, [])
+            for i in w.items.reversed() { pending.append(Work(mb: w.mb, items: [i], single: true)) }
+            return true
+        }
+        func addSingle(_ mb: Int, _ records: [ItemRecord]) throws -> Bool {
+            var s = singles[mb]!
+            s.left -= 1
+            s.records += records
+            singles[mb] = s
+            if s.left == 0 { singles[mb] = nil; return try finishPart(mb, s.records) }
+            return true
+        }
+
+        while true {
+            if cancelled() { return .interrupted }
+            // hand out work
+            for s in slots where s.work == nil && !pending.isEmpty {
+                if s.process == nil { try spawn(s) }
+                let w = pending.removeLast()
+                s.work = w
+                s.started = Date()
+                let line = try JSONEncoder().encode(BatchWorker.Request(mb: w.mb, items: w.items)) + Data("\n".utf8)
+                do { try s.input?.write(contentsOf: line) } catch {
+                    // the worker died before it read: its exit event will fail this work
+                }
+                job.log.debug("mini-batch \(w.mb)\(w.single ? " image \(w.items[0])" : "") -> worker \(s.id)")
+            }
+            if pending.isEmpty && slots.allSatisfy({ $0.work == nil }) && singles.isEmpty { return nil }
+            // wait for an event or the nearest deadline
+            let timeout = job.timeoutSeconds
+            let deadline = slots.compactMap { $0.work == nil ? nil : $0.started.addingTimeInterval(timeout) }.min() ?? Date().addingTimeInterval(1)
+            cond.lock()
+            if events.isEmpty { _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.5))) }
+            let evs = events
+            events = []
+            cond.unlock()
+            for e in evs {
+                switch e {
+                case .reply(let id, let reply):
+                    let s = slots[id]
+                    guard let w = s.work, w.mb == reply.mb else { continue }
+                    s.work = nil
+                    if let f = reply.fatal { return .fatal(f) }
+                    let records = reply.records ?? []
+                    let keep = w.single ? try addSingle(w.mb, records) : try finishPart(w.mb, records)
+                    if !keep { return .stoppedAtErrorThreshold }
+                case .exited(let id, let status, let signaled):
+                    let s = slots[id]
+                    s.process = nil
+                    s.input = nil
+                    if let w = s.work {
+                        s.work = nil
+                        let why = signaled ? "the worker was killed by signal \(status)" : "the worker exited with status \(status)"
+                        job.log.warning("worker \(id): \(why) during mini-batch \(w.mb)")
+                        if !(try failed(w, why)) { return .stoppedAtErrorThreshold }
+                    }
+                }
+            }
+            // time-outs: kill the worker; its work is retried
+            let now = Date()
+            for s in slots {
+                guard let w = s.work, now.timeIntervalSince(s.started) > timeout, let p = s.process else { continue }
+                job.log.warning("worker \(s.id): mini-batch \(w.mb) timed out after \(Int(timeout)) s; killing it")
+                s.generation += 1  // its exit event is stale now
+                kill(p.processIdentifier, SIGKILL)
+                s.process = nil
+                s.input = nil
+                s.work = nil
+                if !(try failed(w, "timed out after \(Int(timeout)) s")) { return .stoppedAtErrorThreshold }
+            }
+        }
+    }
+
+    func spawn(_ s: Slot) throws {
+        let p = Process()
+        p.executableURL = job.o.workerExecutable
+        p.arguments = job.o.workerArguments + ["--job", job.folder.url.path, "--max-retries", String(job.o.settings.maxRetries)]
+        var env = ProcessInfo.processInfo.environment
+        env["FOVEA_NUM_THREADS"] = String(job.o.threadsPerWorker)
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in job.o.settings.environmentVariables { env[k] = v }
+        p.environment = env
+        let inPipe = Pipe(), outPipe = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = outPipe
+        let logURL = job.folder.logs.appendingPathComponent("worker-\(s.id).log")
+        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        let errH = FileHandle(forWritingAtPath: logURL.path)
+        _ = try? errH?.seekToEnd()
+        p.standardError = errH ?? FileHandle.nullDevice
+        s.generation += 1
+        let gen = s.generation, id = s.id
+        let exitSeen = DispatchSemaphore(value: 0)
+        p.terminationHandler = { _ in exitSeen.signal() }
+        try p.run()
+        try? errH?.close()
+        s.process = p
+        s.input = inPipe.fileHandleForWriting
+        let reader = outPipe.fileHandleForReading
+        Thread.detachNewThread { [weak self] in
+            var buf = Data()
+            let dec = JSONDecoder()
+            while true {
+                let d = reader.availableData
+                if d.isEmpty { break }
+                buf.append(d)
+                while let nl = buf.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = buf[buf.startIndex..<nl]
+                    buf = Data(buf[(nl + 1)...])
+                    if let r = try? dec.decode(BatchWorker.Reply.self, from: line) { self?.post(.reply(id, r), gen: gen) }
+                }
+            }
+            exitSeen.wait()
+            self?.post(.exited(id, p.terminationStatus, p.terminationReason == .uncaughtSignal), gen: gen)
+        }
+    }
+
+    func post(_ e: Event, gen: Int) {
+        cond.lock()
+        if slots[idOf(e)].generation == gen { events.append(e) }
+        cond.signal()
+        cond.unlock()
+    }
+    func idOf(_ e: Event) -> Int { switch e { case .reply(let i, _), .exited(let i, _, _): return i } }
+
+    func shutdown() {
+        for s in slots {
+            s.generation += 1
+            try? s.input?.close()
+            if let p = s.process, p.isRunning, s.work != nil { kill(p.processIdentifier, SIGKILL) }
+        }
+        // workers without work exit at the end of their stdin; wait a little for them
+        let until = Date().addingTimeInterval(5)
+        for s in slots { while let p = s.process, p.isRunning, Date() < until { usleep(10_000) } }
+    }
+}
+
+/// Progress: a bar redrawn in place when stderr is a terminal, else a plain line every few seconds.
+final class Progress {
+    let total: Int
+    var done: Int
+    let already: Int
+    let terminal: Bool
+    let log: BatchLog
+    let start = Date()
+    var lastLine = Date.distantPast
+    var imageMs: [Double] = []
+    init(total: Int, already: Int, terminal: Bool, log: BatchLog) {
+        self.total = total
+        done = already
+        self.already = already
+        self.terminal = terminal
+        self.log = log
+        if terminal { log.onStderr = { FileHandle.standardError.write(Data("\r\u{1B}[K\($0)\n".utf8)) } }
+    }
+    var rate: Double { Double(done - already) / max(1e-3, Date().timeIntervalSince(start)) }
+    func add(_ n: Int, msPerImage: [Double]) {
+        done += n
+        imageMs += msPerImage
+        let now = Date()
+        if terminal { draw() } else if now.timeIntervalSince(lastLine) >= 5 || done == total {
+            lastLine = now
+            log.info(text())
+        }
+    }
+    func text() -> String {
+        let r = rate
+        let eta = r > 0 ? Double(total - done) / r : 0
+        return String(format: "%d/%d images  %.1f images/s  ETA %d:%02d", done, total, r, Int(eta) / 60, Int(eta) % 60)
+    }
+    func draw() {
+        let width = 30
+        let filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(text())".utf8))
+    }
+    func finish() { if terminal { draw(); FileHandle.standardError.write(Data("\n".utf8)) } }
+}
