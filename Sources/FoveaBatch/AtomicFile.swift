@@ -51,3 +51,18 @@ public struct BatchError: Error, CustomStringConvertible {
     public let description: String
     public init(_ d: String) { description = d }
 }
+
+/// Writes all of `data` to a file descriptor; false when the other end is gone (EPIPE) or another error occurs.
+/// (FileHandle.write traps on errors; a worker whose job died must exit quietly instead.)
+@discardableResult
+public func writeAll(_ fd: Int32, _ data: Data) -> Bool {
+    data.withUnsafeBytes { raw -> Bool in
+        var off = 0
+        while off < raw.count {
+            let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return true
+    }
+}

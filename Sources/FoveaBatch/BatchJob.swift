@@ -80,6 +80,8 @@ public final class BatchJob {
         "explanations/" + item.stem + (multilabel ? ".class-\(target)" : "")
     }
 
+    static func seconds(_ t: Double) -> String { t == t.rounded() ? "\(Int(t)) s" : String(format: "%g s", t) }
+
     // MARK: preparing
 
     /// Lists the inputs and fixes the job in the output folder — or checks that the folder holds this same job.
@@ -188,7 +190,7 @@ public final class BatchJob {
         var outcome: Outcome = o.shard == nil ? .completed : .shardDone
         if !todo.isEmpty {
             let pool = WorkerPool(job: self, count: min(workerCount, todo.count))
-            log.info("\(todo.count) mini-batches of \(B) to do on \(min(workerCount, todo.count)) workers (timeout \(Int(timeoutSeconds)) s, \(o.settings.maxRetries) retries)")
+            log.info("\(todo.count) mini-batches of \(B) to do on \(min(workerCount, todo.count)) workers (timeout \(BatchJob.seconds(timeoutSeconds)), \(o.settings.maxRetries) retries)")
             outcome = try pool.run(todo: todo, cancelled: cancelled) { records in
                 for r in records { if r.ok { okSoFar += 1 } else { failedSoFar += 1 } }
                 progress.add(records.count, msPerImage: records.compactMap(\.ms))
@@ -265,9 +267,9 @@ final class BatchLog: @unchecked Sendable {
     func write(_ l: Int, _ tag: String, _ msg: String) {
         let ts = ISO8601DateFormatter().string(from: Date())
         lock.withLock {
-            handle?.write(Data("\(ts) \(tag) \(msg)\n".utf8))
+            if let h = handle { writeAll(h.fileDescriptor, Data("\(ts) \(tag) \(msg)\n".utf8)) }
             if l >= level {
-                if let f = onStderr { f("fovea batch: \(msg)") } else { FileHandle.standardError.write(Data("fovea batch: \(msg)\n".utf8)) }
+                if let f = onStderr { f("fovea batch: \(msg)") } else { writeAll(2, Data("fovea batch: \(msg)\n".utf8)) }
             }
         }
     }

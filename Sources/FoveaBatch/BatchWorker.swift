@@ -59,7 +59,7 @@ public enum BatchWorker {
                         r.ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
                         records.append(r)
                     } catch ItemFailure.transient(let why) where attempt <= maxRetries {
-                        FileHandle.standardError.write(Data("\(item.name): \(why); retry \(attempt) of \(maxRetries)\n".utf8))
+                        writeAll(2, Data("\(item.name): \(why); retry \(attempt) of \(maxRetries)\n".utf8))
                         usleep(useconds_t(min(2_000_000, 100_000 << (attempt - 1))))
                         continue
                     } catch ItemFailure.fatal(let why) {
@@ -77,7 +77,7 @@ public enum BatchWorker {
             let reply = Reply(mb: req.mb, records: fatal == nil ? records : nil, fatal: fatal)
             var out = try enc.encode(reply)
             out.append(UInt8(ascii: "\n"))
-            FileHandle.standardOutput.write(out)
+            if !writeAll(1, out) { _exit(0) }  // the job is gone: nothing left to answer
             if fatal != nil { return }
         }
     }

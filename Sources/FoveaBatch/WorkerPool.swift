@@ -127,13 +127,13 @@ final class WorkerPool {
             let now = Date()
             for s in slots {
                 guard let w = s.work, now.timeIntervalSince(s.started) > timeout, let p = s.process else { continue }
-                job.log.warning("worker \(s.id): mini-batch \(w.mb) timed out after \(Int(timeout)) s; killing it")
+                job.log.warning("worker \(s.id): mini-batch \(w.mb) timed out after \(BatchJob.seconds(timeout)); killing it")
                 s.generation += 1  // its exit event is stale now
                 kill(p.processIdentifier, SIGKILL)
                 s.process = nil
                 s.input = nil
                 s.work = nil
-                if !(try failed(w, "timed out after \(Int(timeout)) s")) { return .stoppedAtErrorThreshold }
+                if !(try failed(w, "timed out after \(BatchJob.seconds(timeout))")) { return .stoppedAtErrorThreshold }
             }
         }
     }
@@ -218,7 +218,7 @@ final class Progress {
         self.already = already
         self.terminal = terminal
         self.log = log
-        if terminal { log.onStderr = { FileHandle.standardError.write(Data("\r\u{1B}[K\($0)\n".utf8)) } }
+        if terminal { log.onStderr = { writeAll(2, Data("\r\u{1B}[K\($0)\n".utf8)) } }
     }
     var rate: Double { Double(done - already) / max(1e-3, Date().timeIntervalSince(start)) }
     func add(_ n: Int, msPerImage: [Double]) {
@@ -239,7 +239,7 @@ final class Progress {
         let width = 30
         let filled = total == 0 ? width : width * done / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(text())".utf8))
+        writeAll(2, Data("\r\u{1B}[K[\(bar)] \(text())".utf8))
     }
-    func finish() { if terminal { draw(); FileHandle.standardError.write(Data("\n".utf8)) } }
+    func finish() { if terminal { draw(); writeAll(2, Data("\n".utf8)) } }
 }

@@ -235,6 +235,7 @@ struct BatchJobOptions: ParsableArguments {
 enum BatchSignals {
     nonisolated(unsafe) static var stop = false
     static func install() {
+        signal(SIGPIPE, SIG_IGN)  // a worker that died is seen as an exit, not a signal to the job
         signal(SIGINT) { _ in BatchSignals.stop = true }
         signal(SIGTERM) { _ in BatchSignals.stop = true }
     }
@@ -257,7 +258,7 @@ struct BatchWorkerCommand: ParsableCommand {
         let parent = getppid()
         Thread.detachNewThread {  // never outlive the job (even after its kill -9)
             while getppid() == parent { usleep(200_000) }
-            Foundation.exit(0)
+            _exit(0)
         }
         signal(SIGPIPE, SIG_IGN)
         Threads.count = threads

@@ -50,7 +50,7 @@ struct PredictCommand: ParsableCommand {
                         print(String(format: "  %2d. ", i + 1) + label + String(format: " %8.5f  (class %d)", t.prob, t.index))
                     }
                 } else {
-                    let d = try JSONSerialization.data(withJSONObject: r.json(filename: path), options: [.sortedKeys])
+                    let d = try JSONSerialization.data(withJSONObject: r.json(filename: path), options: [.sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: d, as: UTF8.self))
                 }
             }

@@ -277,7 +277,7 @@ public enum InputReader {
     }
 
     /// A file-name-safe stem: the path without its extension, odd characters replaced, no `..` or leading `/`.
-    static func stemOf(_ s: String) -> String {
+    public static func stemOf(_ s: String) -> String {
         var p = s
         if let dot = p.lastIndex(of: "."), !p[dot...].contains("/") { p = String(p[..<dot]) }
         let parts = p.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.map { part in
@@ -288,7 +288,7 @@ public enum InputReader {
     }
 
     /// Two items never share an output stem: later duplicates get `~<index>`.
-    static func uniqueStems(_ items: [BatchItem]) -> [BatchItem] {
+    public static func uniqueStems(_ items: [BatchItem]) -> [BatchItem] {
         var seen = Set<String>()
         var out = items
         for i in out.indices {
