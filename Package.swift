@@ -60,7 +60,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .executableTarget(name: "fovea",
-                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel", "FoveaServer", "FoveaExplain", "FoveaBatch",
+                          dependencies: ["FoveaONNX", "FoveaTensor", "FoveaImage", "FoveaModel", "FoveaServer", "FoveaExplain", "FoveaBatch", .product(name: "Yams", package: "Yams"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "AsyncHTTPClient", package: "async-http-client")],
                           swiftSettings: computeFlags),

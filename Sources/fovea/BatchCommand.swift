@@ -71,10 +71,21 @@ struct BatchCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Join the shards of a job (--shard I/N runs) into the folder's lines, metrics.json and job.json.")
         @Argument(help: "The job's output folder.") var folder: String
+        @Option(help: "Wait up to this many seconds for shards still running (a cluster's merge step).") var wait: Double = 0
         func run() throws {
             let f = JobFolder(URL(fileURLWithPath: folder))
-            guard let spec = JobFolder.readJSON(JobSpec.self, f.spec), let manifest = JobFolder.readJSON(Manifest.self, f.manifest),
-                  let info = JobFolder.readJSON(JobModelInfo.self, f.model) else { throw CLIError("\(folder) holds no Fovea batch job") }
+            let until = Date().addingTimeInterval(wait)
+            var job: (JobSpec, Manifest, JobModelInfo)?
+            while true {
+                if let spec = JobFolder.readJSON(JobSpec.self, f.spec), let manifest = JobFolder.readJSON(Manifest.self, f.manifest),
+                   let info = JobFolder.readJSON(JobModelInfo.self, f.model) {
+                    job = (spec, manifest, info)
+                    let n = manifest.miniBatches(size: spec.miniBatchSize)
+                    if f.doneMiniBatches().count >= n || Date() >= until { break }
+                } else if Date() >= until { break }
+                Thread.sleep(forTimeInterval: min(5, max(0.1, until.timeIntervalSinceNow)))
+            }
+            guard let (spec, manifest, info) = job else { throw CLIError("\(folder) holds no Fovea batch job") }
             do {
                 let r = try BatchOutput.finalize(folder: f, manifest: manifest, spec: spec, info: info)
                 try BatchJob.writeMergedStatus(folder: f, manifest: manifest, spec: spec, info: info)

@@ -359,4 +359,27 @@ final class BatchCLITests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: fig), try Data(contentsOf: o.appendingPathComponent("explanations/images/cats/chelsea.png")))
         XCTAssertEqual(try Data(contentsOf: attr), try Data(contentsOf: o.appendingPathComponent("explanations/images/cats/chelsea.npy")))
     }
+
+    /// The exported Indexed Job passes Kubernetes' schema (strict) and, run here pod by pod as a cluster runs it
+    /// (JOB_COMPLETION_INDEX, volumes mapped to folders, the merge Job beside the shards), gives the unsharded result.
+    func testKubernetesJobManifestValidatesAndRunsAsShards() throws {
+        let run = "k8s-\(getpid())"
+        try? FileManager.default.removeItem(at: Self.data.appendingPathComponent(run))
+        let manifest = out("job.yaml")
+        let e = try ONNXCLITests.fovea(["export", "kubernetes-job", "--name", "val-run", "--image", "registry.example/fovea:1", "--input", "automl.jsonl",
+                                        "--output", run, "--shards", "3", "--mini-batch-size", "4", "-o", manifest.path])
+        XCTAssertEqual(e.code, 0, e.err)
+        let text = try String(contentsOf: manifest, encoding: .utf8)
+        XCTAssertTrue(text.contains("completionMode: Indexed") && text.contains("completions: 3"), text)
+        let r = Self.python(["scripts/batch/run_k8s_job_locally.py", manifest.path, "--fovea", ONNXCLITests.binary.path,
+                             "--models", root.appendingPathComponent("models").path, "--data", Self.data.path])
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        let ref = out("k8s-ref")
+        XCTAssertEqual(try batch(["score", "--input", input("automl.jsonl"), "--output", ref.path, "--mini-batch-size", "4"]).code, 0)
+        XCTAssertEqual(try Data(contentsOf: ref.appendingPathComponent("predictions.jsonl")),
+                       try Data(contentsOf: Self.data.appendingPathComponent("\(run)/predictions.jsonl")))
+        let bad = try ONNXCLITests.fovea(["export", "kubernetes-job", "--name", "Bad_Name", "--image", "x", "--input", "a", "--output", "b", "--shards", "2"])
+        XCTAssertNotEqual(bad.code, 0)
+        XCTAssertTrue(bad.err.contains("DNS-1123"), bad.err)
+    }
 }
