@@ -186,6 +186,9 @@ public final class BatchJob {
         }
         if itemsDoneBefore > 0 { log.info("resuming: \(itemsDoneBefore) of \(itemsMine) images already done") }
         let progress = Progress(total: itemsMine, already: itemsDoneBefore, terminal: o.progressToTerminal, log: log)
+        progress.failed = failedSoFar
+        progress.file = folder.url.appendingPathComponent(o.shard.map { "progress-shard-\($0.index).json" } ?? "progress.json")
+        progress.writeFile(final: false)
         try writeStatus("running", started: started, progress: nil)
         var outcome: Outcome = o.shard == nil ? .completed : .shardDone
         if !todo.isEmpty {
@@ -193,13 +196,16 @@ public final class BatchJob {
             log.info("\(todo.count) mini-batches of \(B) to do on \(min(workerCount, todo.count)) workers (timeout \(BatchJob.seconds(timeoutSeconds)), \(o.settings.maxRetries) retries)")
             outcome = try pool.run(todo: todo, cancelled: cancelled) { records in
                 for r in records { if r.ok { okSoFar += 1 } else { failedSoFar += 1 } }
-                progress.add(records.count, msPerImage: records.compactMap(\.ms))
+                progress.add(records.count, failed: records.filter { !$0.ok }.count, msPerImage: records.compactMap(\.ms))
                 if self.o.settings.errorThreshold >= 0 && failedSoFar > self.o.settings.errorThreshold { return false }
                 return true
             } ?? outcome
             progress.finish()
         } else if self.o.settings.errorThreshold >= 0 && failedSoFar > self.o.settings.errorThreshold {
             outcome = .stoppedAtErrorThreshold
+        } else {
+            progress.finish()
+            log.info("every mini-batch of this job is already done")
         }
         switch outcome {
         case .completed:

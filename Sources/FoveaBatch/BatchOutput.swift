@@ -1,4 +1,5 @@
 import Foundation
+import FoveaServer
 import FoveaModel
 
 /// Turns a job's parts into its outputs: the lines (AutoML's batch format, Google's, AutoML JSONL pre-labels, or
@@ -36,12 +37,12 @@ public enum BatchOutput {
         r.skipped = manifest.problems.filter { $0.kind == "skipped" }.count
         if spec.outputAction == "append_row" {
             let data = try render(records: records, manifest: manifest, spec: spec, info: info)
-            try AtomicFile.write(data, to: folder.url.appendingPathComponent(spec.outputFileName))
+            try AtomicFile.write(data, to: folder.url.appendingPathComponent(spec.outputFileName), mode: 0o644)
             r.outputFile = folder.url.appendingPathComponent(spec.outputFileName).path
         }
         if let m = metrics(records: records, manifest: manifest, spec: spec, info: info) {
             let d = try JSONSerialization.data(withJSONObject: m, options: [.sortedKeys, .prettyPrinted])
-            try AtomicFile.write(d, to: folder.metrics)
+            try AtomicFile.write(d, to: folder.metrics, mode: 0o644)
             r.metricsTable = Metrics.table(m)
         }
         return r

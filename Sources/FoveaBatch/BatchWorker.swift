@@ -1,4 +1,5 @@
 import Foundation
+import FoveaServer
 import FoveaExplain
 import FoveaImage
 import FoveaModel
@@ -168,11 +169,11 @@ public final class LocalBackend: BatchBackend {
                 var vis: String?, attr: String?
                 if p.visualizations, let fig = e.figure {
                     vis = stem + ".png"
-                    try AtomicFile.write(try PNGEncoder.encode(fig), to: folder.url.appendingPathComponent(vis!))
+                    try AtomicFile.write(try PNGEncoder.encode(fig), to: folder.url.appendingPathComponent(vis!), mode: 0o644)
                 }
                 if p.attributions {
                     attr = stem + ".npy"
-                    try AtomicFile.write(Npy.encode(Tensor(shape: e.shape, floats: e.attributions)), to: folder.url.appendingPathComponent(attr!))
+                    try AtomicFile.write(Npy.encode(Tensor(shape: e.shape, floats: e.attributions)), to: folder.url.appendingPathComponent(attr!), mode: 0o644)
                 }
                 r.visualizations!.append(vis)
                 r.attributions!.append(attr)

@@ -87,7 +87,9 @@ public final class EndpointBackend: BatchBackend {
         }
         guard labels == info.labels else { throw ItemFailure.fatal("the deployment answered with other labels than the job's model; pin --deployment") }
         var r = ItemRecord(i: 0, ok: true)
-        r.probs = probs
+        // the model's outputs are float32: snap the decimal text back to the exact float (JSON text may be off by an ulp
+        // of a double), so that lines through the endpoint equal lines scored in process
+        r.probs = probs.map { Double(Float($0)) }
         if let p {
             let multilabel = info.task == TaskKind.multilabel.rawValue
             var figs: [Any], attrs: [Any]
@@ -99,7 +101,7 @@ public final class EndpointBackend: BatchBackend {
                 attrs = [row["attributions"] ?? NSNull()]
             }
             // the classes explained are the ones AutoML picks, which the endpoint applied: recompute them
-            let targets = multilabel ? probs.indices.filter { probs[$0] > p.confidenceScoreThresholdMultilabel } : [Metrics.argmax(probs)]
+            let targets = multilabel ? r.probs!.indices.filter { Double(Float(r.probs![$0])) > p.confidenceScoreThresholdMultilabel } : [Metrics.argmax(r.probs!)]
             r.targets = targets
             r.visualizations = []
             r.attributions = []
@@ -108,7 +110,7 @@ public final class EndpointBackend: BatchBackend {
                 var vis: String?, attr: String?
                 if k < figs.count, let b64 = figs[k] as? String, let png = Data(base64Encoded: b64) {
                     vis = stem + ".png"
-                    try AtomicFile.write(png, to: folder.url.appendingPathComponent(vis!))
+                    try AtomicFile.write(png, to: folder.url.appendingPathComponent(vis!), mode: 0o644)
                 }
                 if k < attrs.count, let nested = attrs[k] as? [[[Double]]] {
                     let nc = nested.count, nh = nested.first?.count ?? 0, nw = nested.first?.first?.count ?? 0
@@ -116,7 +118,7 @@ public final class EndpointBackend: BatchBackend {
                     flat.reserveCapacity(nc * nh * nw)
                     for plane in nested { for rowv in plane { flat += rowv.map { Float($0) } } }
                     attr = stem + ".npy"
-                    try AtomicFile.write(Npy.encode(Tensor(shape: [nc, nh, nw], floats: flat)), to: folder.url.appendingPathComponent(attr!))
+                    try AtomicFile.write(Npy.encode(Tensor(shape: [nc, nh, nw], floats: flat)), to: folder.url.appendingPathComponent(attr!), mode: 0o644)
                 }
                 r.visualizations!.append(vis)
                 r.attributions!.append(attr)

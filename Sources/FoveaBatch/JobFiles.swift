@@ -1,4 +1,5 @@
 import Foundation
+import FoveaServer
 import FoveaModel
 
 /// What makes a job the job it is: re-running with the same spec on the same output folder resumes it; a different
@@ -20,19 +21,29 @@ public struct JobSpec: Codable, Equatable, Sendable {
     /// The explanation parameters, normalised (explain jobs).
     public var xaiParameters: [String: String]?
     public var maxPixels: Int
-
-    /// The first setting that differs, as "name: old -> new".
-    public func difference(from o: JobSpec) -> String? {
-        let a = Mirror(reflecting: self).children, b = Mirror(reflecting: o).children
-        for (x, y) in zip(a, b) where "\(x.value)" != "\(y.value)" {
-            return "\(x.label ?? "?"): \(JobSpec.show(y.value)) before, \(JobSpec.show(x.value)) now"
-        }
-        return nil
+    enum CodingKeys: String, CodingKey {
+        case command, model, endpoint, deployment, input, inputFormat = "input_format", miniBatchSize = "mini_batch_size",
+             outputAction = "output_action", outputFileName = "output_file_name", outputFormat = "output_format", minScore = "min_score",
+             threshold, xaiParameters = "xai_parameters", maxPixels = "max_pixels"
     }
-    static func show(_ v: Any) -> String {
-        let s = "\(v)"
-        if s.hasPrefix("Optional(") { return String(s.dropFirst(9).dropLast()) }
-        return s == "nil" ? "none" : s
+
+    /// The first setting that differs, as "name: old before, new now" (nil when none does).
+    public func difference(from o: JobSpec) -> String? {
+        guard self != o else { return nil }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func fields(_ s: JobSpec) -> [String: String] {
+            guard let d = try? enc.encode(s), let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return [:] }
+            return obj.mapValues { v in
+                (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes]))
+                    .map { String(decoding: $0, as: UTF8.self) } ?? "\(v)"
+            }
+        }
+        let now = fields(self), before = fields(o)
+        for k in Set(now.keys).union(before.keys).sorted() where now[k] != before[k] {
+            return "\(k): \(before[k] ?? "none") before, \(now[k] ?? "none") now"
+        }
+        return "settings differ"
     }
 }
 
@@ -97,7 +108,7 @@ public struct JobFolder: Sendable {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var out = Data()
         for r in records.sorted(by: { $0.i < $1.i }) { out.append(try enc.encode(r)); out.append(UInt8(ascii: "\n")) }
-        try AtomicFile.write(out, to: part(m))
+        try AtomicFile.write(out, to: part(m), mode: 0o644)
     }
 
     public static func readJSON<T: Decodable>(_ t: T.Type, _ url: URL) -> T? {
@@ -107,7 +118,7 @@ public struct JobFolder: Sendable {
     public static func writeJSON<T: Encodable>(_ v: T, _ url: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        try AtomicFile.write(try enc.encode(v), to: url)
+        try AtomicFile.write(try enc.encode(v), to: url, mode: 0o644)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FoveaServer
 
 /// The job's worker processes and the mini-batches in flight. One thread (the caller's) schedules; one reader
 /// thread per worker turns its stdout lines into events. A mini-batch that fails (its worker crashed or timed out)
@@ -212,6 +213,10 @@ final class Progress {
     let start = Date()
     var lastLine = Date.distantPast
     var imageMs: [Double] = []
+    /// progress.json in the job folder (for `fovea job stream` and `job show`), rewritten at most once a second.
+    var file: URL?
+    var failed = 0
+    var lastWrite = Date.distantPast
     init(total: Int, already: Int, terminal: Bool, log: BatchLog) {
         self.total = total
         done = already
@@ -221,10 +226,12 @@ final class Progress {
         if terminal { log.onStderr = { writeAll(2, Data("\r\u{1B}[K\($0)\n".utf8)) } }
     }
     var rate: Double { Double(done - already) / max(1e-3, Date().timeIntervalSince(start)) }
-    func add(_ n: Int, msPerImage: [Double]) {
+    func add(_ n: Int, failed f: Int = 0, msPerImage: [Double]) {
         done += n
+        failed += f
         imageMs += msPerImage
         let now = Date()
+        if now.timeIntervalSince(lastWrite) >= 1 || done == total { writeFile(final: false) }
         if terminal { draw() } else if now.timeIntervalSince(lastLine) >= 5 || done == total {
             lastLine = now
             log.info(text())
@@ -241,5 +248,17 @@ final class Progress {
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         writeAll(2, Data("\r\u{1B}[K[\(bar)] \(text())".utf8))
     }
-    func finish() { if terminal { draw(); writeAll(2, Data("\n".utf8)) } }
+    func finish() {
+        writeFile(final: true)
+        if terminal { draw(); writeAll(2, Data("\n".utf8)) }
+    }
+    func writeFile(final: Bool) {
+        guard let file else { return }
+        lastWrite = Date()
+        let r = rate
+        let o: [String: Any] = ["done": done, "failed": failed, "total": total, "images_per_s": (r * 100).rounded() / 100,
+                                "eta_s": r > 0 ? (Double(total - done) / r).rounded() : NSNull(), "running": !final,
+                                "updated": ISO8601DateFormatter().string(from: Date())]
+        if let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) { try? AtomicFile.write(d, to: file, mode: 0o644) }
+    }
 }

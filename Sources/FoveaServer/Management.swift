@@ -55,6 +55,27 @@ struct ManagementAPI {
                 return ["deleted": name]
             }
         }
+        // batch jobs: invoke, list, show, cancel (batch endpoints themselves are files the CLI edits: BatchJobs.swift)
+        r.post("/batch-endpoints/:e/jobs") { req, ctx in
+            let name = ctx.parameters.get("e") ?? ""
+            return try await self.call(req) { body in
+                guard let o = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { throw ConfigError("body must be a JSON object") }
+                guard let input = o["input"] as? String else { throw ConfigError("'input' (an absolute path) is required") }
+                let j = try server.batch.store.newJob(endpoint: name, deployment: o["deployment"] as? String, command: o["command"] as? String ?? "score",
+                                                      input: input, arguments: o["arguments"] as? [String] ?? [])
+                server.log.info("batch job queued", ["job": j.id, "endpoint": name, "deployment": j.deployment])
+                return server.batch.store.show(j)
+            }
+        }
+        r.get("/jobs") { _, _ in jsonResponse(.ok, server.batch.store.jobs().map(server.batch.store.show)) }
+        r.get("/jobs/:id") { _, ctx in
+            guard let j = server.batch.store.job(ctx.parameters.get("id") ?? "") else { return errorResponse(.notFound, "no such job") }
+            return jsonResponse(.ok, server.batch.store.show(j))
+        }
+        r.post("/jobs/:id/cancel") { req, ctx in
+            let id = ctx.parameters.get("id") ?? ""
+            return try await self.call(req) { _ in server.batch.store.show(try server.batch.cancel(id)) }
+        }
         r.get("/endpoints/:e/credentials") { req, ctx in
             let name = ctx.parameters.get("e") ?? ""
             return try await self.call(req) { _ in try Credentials.json(for: try server.currentState().endpoint(name)) }

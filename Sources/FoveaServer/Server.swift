@@ -31,6 +31,8 @@ public final class EndpointServer: @unchecked Sendable {
     public let options: ServeOptions
     public let store: StateStore
     public let log: JSONLog
+    /// Runs the batch jobs of the state directory's batch endpoints (BatchJobs.swift).
+    public let batch: BatchSupervisor
     let metrics = ServerMetrics()
     /// Per-request log lines, written in batches off the response path.
     let requestLog = DeferredWork(label: "fovea.request-log")
@@ -54,6 +56,7 @@ public final class EndpointServer: @unchecked Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: cfg)
         ctx = SupervisorContext(executable: o.executable, registry: o.registry, logDirectory: store.logDirectory, client: client,
                                 metrics: metrics, maxBodyBytes: o.maxBodyBytes, replySpin: o.replySpin)
+        batch = BatchSupervisor(stateDirectory: o.stateDirectory, executable: o.executable, registry: o.registry, log: log)
     }
 
     public var defaultEndpoint: String? { lock.lock(); defer { lock.unlock() }; return _defaultEndpoint }
@@ -172,6 +175,7 @@ public final class EndpointServer: @unchecked Sendable {
                 let info = StateStore.ServerInfo(pid: getpid(), host: self.options.host, port: p, managementPort: m)
                 try? AtomicFile.write(try! JSONEncoder().encode(info), to: self.store.serverFile, mode: 0o600)
                 self.log.info("listening", ["port": p, "management_port": m])
+                self.batch.start()
                 onReady(self)
             }
         }
@@ -192,6 +196,7 @@ public final class EndpointServer: @unchecked Sendable {
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: quietLogger("fovea")))
         try await group.run()
         drainFlag()
+        batch.stop()  // a running job stays "running" in its record: the next start resumes it
         let rs = lock.withLock { Array(runtimes.values) }
         await withTaskGroup(of: Void.self) { g in for r in rs { g.addTask { await r.stop(grace: self.options.drainSeconds) } } }
         try? FileManager.default.removeItem(at: store.serverFile)

@@ -125,6 +125,9 @@ struct BatchJobOptions: ParsableArguments {
     @Option(help: "With JOB_COMPLETION_INDEX in the environment (a Kubernetes Indexed Job): the number of shards.") var shards: Int?
     @Option(help: "Engine threads per worker (default 1).") var threads = 1
     @Option(help: "Largest image accepted, in pixels.") var maxPixels = 89_478_485
+    @Flag(help: "Run at idle CPU priority (SCHED_IDLE, nice 19; workers inherit it): online instances on the same machine keep their cores.")
+    var background = false
+    @Option(help: "Stop (resumably) when this process goes away (set by `fovea serve` for the jobs it runs).") var parentPid: Int32?
     @OptionGroup var registry: RegistryOption
 
     func settings() throws -> BatchSettings {
@@ -161,6 +164,18 @@ struct BatchJobOptions: ParsableArguments {
 
     func run(command: String, xai: [String: JSONValue]?) throws {
         guard threads >= 1 else { throw CLIError("--threads must be >= 1") }
+        if background {
+            var param = sched_param()
+            param.sched_priority = 0
+            _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &param)
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        }
+        if let parent = parentPid {
+            Thread.detachNewThread {
+                while getppid() == parent && kill(parent, 0) == 0 { usleep(200_000) }
+                BatchSignals.stop = true
+            }
+        }
         var o = BatchJob.Options()
         o.command = command
         o.settings = try settings()
@@ -229,7 +244,7 @@ struct BatchJobOptions: ParsableArguments {
             try job.prepare()
             BatchSignals.install()
             outcome = try job.run(cancelled: { BatchSignals.stop })
-        } catch let e as BatchError { throw CLIError(e.description) }
+        } catch let e as BatchError { throw CLIError(e.description) } catch let e as ConfigError { throw CLIError(e.description) }
         switch outcome {
         case .completed, .shardDone: return
         case .stoppedAtErrorThreshold:

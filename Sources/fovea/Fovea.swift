@@ -6,7 +6,7 @@ struct Fovea: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fovea",
         abstract: "Fovea: a Swift inference endpoint for computer-vision models.",
-        subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ExplainCommand.self, ModelCommand.self, BatchCommand.self, ExportCommand.self,
+        subcommands: [ServeCommand.self, EndpointCommand.self, DeploymentCommand.self, PredictCommand.self, ExplainCommand.self, ModelCommand.self, BatchCommand.self, BatchEndpointCommand.self, BatchDeploymentCommand.self, JobCommand.self, ExportCommand.self,
                       PreprocessCommand.self, ONNXCommand.self, WorkerCommand.self, ScoreBenchCommand.self])
 }
 

@@ -221,9 +221,9 @@ final class BatchCLITests: XCTestCase {
         XCTAssertEqual(try batch(["score", "--input", input("list.txt"), "--output", o.path]).code, 0)
         r = try batch(["score", "--input", input("list.txt"), "--output", o.path, "--mini-batch-size", "2"])
         XCTAssertNotEqual(r.code, 0)
-        XCTAssertTrue(r.err.contains("holds another job (miniBatchSize: 10 before, 2 now)"), r.err)
+        XCTAssertTrue(r.err.contains("holds another job (mini_batch_size: 10 before, 2 now)"), r.err)
         r = try batch(["explain", "--input", input("list.txt"), "--output", o.path])
-        XCTAssertTrue(r.err.contains("holds another job (command: score before, explain now)"), r.err)
+        XCTAssertTrue(r.err.contains("holds another job (command: \"score\" before, \"explain\" now)"), r.err)
         // a folder with other files is not taken over
         let other = out("other")
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
