@@ -226,7 +226,7 @@ public final class BatchSupervisor: @unchecked Sendable {
         p.standardOutput = h ?? FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
         let id = j.id
-        p.terminationHandler = { [weak self] proc in self?.exited(id, proc.terminationStatus) }
+        p.terminationHandler = { [weak self] proc in self?.exited(id, proc.terminationStatus, signaled: proc.terminationReason == .uncaughtSignal) }
         j.status = "running"
         j.started = j.started ?? BatchStore.iso()
         j.runs += 1
@@ -243,13 +243,23 @@ public final class BatchSupervisor: @unchecked Sendable {
         }
     }
 
-    func exited(_ id: String, _ code: Int32) {
+    /// A job process killed by a signal it did not ask for (the OOM killer, a stray kill -9) is resumed this many times.
+    static let resumesAfterKill = 3
+
+    func exited(_ id: String, _ code: Int32, signaled: Bool = false) {
         let (wasCancelled, isStopping) = lock.withLock { () -> (Bool, Bool) in
             running = nil
             return (cancelled.remove(id) != nil, stopping)
         }
         guard var j = store.job(id) else { return }
         if isStopping && !wasCancelled { return }  // left "running": the next server start resumes it
+        if signaled && !wasCancelled && j.runs <= BatchSupervisor.resumesAfterKill {
+            j.status = "queued"
+            j.message = "the job process was killed by signal \(code); resuming (run \(j.runs + 1))"
+            try? store.save(j)
+            log.warning("batch job killed; resuming", ["job": id, "signal": Int(code)])
+            return
+        }
         j.exitCode = code
         j.finished = BatchStore.iso()
         if wasCancelled { j.status = "cancelled"; j.message = "cancelled; what was done stays in the output folder" }

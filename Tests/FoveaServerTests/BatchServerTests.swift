@@ -71,6 +71,14 @@ final class BatchServerTests: XCTestCase {
         let s = try TestServer(deployments: [TestServer.deployment("blue", model: "mobilenetv2-imagenet:1")])
         defer { s.stop() }
         let list = try inputList(["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"])
+        // 8 images: the 4 samples and copies under other names
+        var names = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"]
+        for n in names {
+            let copy = "copy-" + n
+            try FileManager.default.copyItem(at: list.deletingLastPathComponent().appendingPathComponent(n), to: list.deletingLastPathComponent().appendingPathComponent(copy))
+            names.append(copy)
+        }
+        try names.joined(separator: "\n").write(to: list, atomically: true, encoding: .utf8)
         XCTAssertEqual(try s.cli(["batch-endpoint", "create", "--name", "nightly"]).code, 0)
         let yml = temp("bd.yml")
         try """
@@ -102,16 +110,30 @@ final class BatchServerTests: XCTestCase {
         kill(s.process.processIdentifier, SIGKILL)
         s.process.waitUntilExit()
         XCTAssertGreaterThanOrEqual(parts, 1)
-        XCTAssertLessThan(parts, 4, "the job finished before the server could be killed")
+        XCTAssertLessThan(parts, 8, "the job finished before the server could be killed")
         // the job's processes notice and stop; its record still says running
         usleep(1_500_000)
         XCTAssertEqual(try s.cli(["job", "show", id]).out.contains("\"status\" : \"running\""), true)
         try s.start()
+        // now kill -9 the job process itself once it has done more: the server resumes it
+        let until = Date().addingTimeInterval(60)
+        var killed = false
+        while Date() < until && !killed {
+            let n = ((try? FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("parts").path)) ?? []).filter { $0.hasPrefix("mb-") }.count
+            if n >= parts + 1 {
+                for pid in (try FileManager.default.contentsOfDirectory(atPath: "/proc")).compactMap({ Int32($0) }) {
+                    let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                    if cmd.contains(output.path) && cmd.contains("explain") && !cmd.contains("worker") { kill(pid, SIGKILL); killed = true }
+                }
+            }
+            usleep(10_000)
+        }
+        XCTAssertTrue(killed, "the job process was not found running")
         r = try s.cli(["job", "stream", id])
         XCTAssertEqual(r.code, 0, r.out + r.err)
-        XCTAssertTrue(r.out.contains("completed  4/4 images  0 failed"), r.out)
+        XCTAssertTrue(r.out.contains("completed  8/8 images  0 failed"), r.out)
         let shown = try JSONSerialization.jsonObject(with: Data(try s.cli(["job", "show", id]).out.utf8)) as! [String: Any]
-        XCTAssertEqual(shown["runs"] as? Int, 2)
+        XCTAssertEqual(shown["runs"] as? Int, 3)
         XCTAssertEqual(shown["message"] as? String, nil)
         // the same job, uninterrupted, in process
         let ref = temp("ref")
