@@ -103,7 +103,7 @@ def http_loop(url, key, blobs, clients):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fovea", default=os.path.join(ROOT, ".build/release/fovea"))
-    ap.add_argument("--images", type=int, default=96, help="images in the scoring set")
+    ap.add_argument("--images", type=int, default=384, help="images in the scoring set")
     ap.add_argument("--explain-images", type=int, default=4)
     a = ap.parse_args()
     fovea = os.path.abspath(a.fovea)

@@ -121,6 +121,10 @@ public final class BatchJob {
                            outputFileName: o.settings.outputFileName, outputFormat: format, minScore: o.minScore,
                            threshold: o.threshold, xaiParameters: try o.xaiParameters.map(BatchJob.normalisedXAI) ?? (o.command == "explain" ? BatchJob.normalisedXAI([:]) : nil),
                            maxPixels: o.maxPixels)
+        // shards of one job may start together: the check and the first writes happen under an exclusive lock
+        let lockFD = open(folder.url.appendingPathComponent(".lock").path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        if lockFD >= 0 { flock(lockFD, LOCK_EX) }
+        defer { if lockFD >= 0 { flock(lockFD, LOCK_UN); close(lockFD) } }
         if FileManager.default.fileExists(atPath: folder.spec.path) {
             guard let old = JobFolder.readJSON(JobSpec.self, folder.spec) else {
                 throw BatchError("\(folder.url.path) holds a job-spec.json this version cannot read; use a new --output folder")
@@ -145,7 +149,6 @@ public final class BatchJob {
                !names.filter({ !$0.hasPrefix(".") && $0 != "logs" }).isEmpty {
                 throw BatchError("\(folder.url.path) is not empty and holds no Fovea job; give an empty or new --output folder")
             }
-            // shards of one job may start together: each writes the same files (atomic renames of equal bytes)
             try JobFolder.writeJSON(m, folder.manifest)
             try JobFolder.writeJSON(info, folder.model)
             try JobFolder.writeJSON(spec, folder.spec)
@@ -226,9 +229,10 @@ public final class BatchJob {
 
     // MARK: status
 
-    func writeStatus(_ status: String, started: Date, progress: Progress?, reason: String? = nil) throws {
+    func writeStatus(_ status: String, started: Date, progress: Progress?, reason: String? = nil, records: [ItemRecord]? = nil) throws {
         let s = BatchSummary.build(folder: folder, manifest: manifest, spec: spec, info: info, shard: o.shard, status: status,
-                                   settings: o.settings, workers: workerCount, started: started, progress: progress, reason: reason)
+                                   settings: o.settings, workers: workerCount, started: started, progress: progress, reason: reason,
+                                   records: records)
         try JobFolder.writeJSON(s, folder.job(shard: o.shard))
     }
 
@@ -251,8 +255,11 @@ public final class BatchJob {
     }
 
     func finalize(started: Date, progress: Progress) throws {
+        let t0 = Date()
         let r = try BatchOutput.finalize(folder: folder, manifest: manifest, spec: spec, info: info)
-        try writeStatus("completed", started: started, progress: progress)
+        let t1 = Date()
+        try writeStatus("completed", started: started, progress: progress, records: r.records)
+        log.debug(String(format: "finalize %.3f s, job.json %.3f s", t1.timeIntervalSince(t0), Date().timeIntervalSince(t1)))
         log.info("done: \(r.done) scored, \(r.failed) failed, \(r.skipped) skipped" + (r.outputFile.map { "; lines in \($0)" } ?? ""))
         if let table = r.metricsTable { print(table) }
     }

@@ -9,6 +9,8 @@ public enum BatchOutput {
         public var done = 0, failed = 0, skipped = 0
         public var outputFile: String?
         public var metricsTable: String?
+        /// Every mini-batch's records, in input order (job.json is built from them without reading the parts again).
+        public var records: [ItemRecord] = []
     }
 
     public static func allRecords(folder: JobFolder, manifest: Manifest, spec: JobSpec) throws -> [ItemRecord] {
@@ -32,6 +34,7 @@ public enum BatchOutput {
     public static func finalize(folder: JobFolder, manifest: Manifest, spec: JobSpec, info: JobModelInfo) throws -> Result {
         let records = try allRecords(folder: folder, manifest: manifest, spec: spec)
         var r = Result()
+        r.records = records
         r.done = records.filter(\.ok).count
         r.failed = records.count - r.done + manifest.problems.filter { $0.kind == "failed" }.count
         r.skipped = manifest.problems.filter { $0.kind == "skipped" }.count
@@ -63,6 +66,17 @@ public enum BatchOutput {
                     "explained_classes": rec.targets ?? []]
         }
         return ["visualizations": vis.first.map(v) ?? NSNull(), "attributions": attr.first.map(v) ?? NSNull()]
+    }
+
+    /// `explanationFields` for the fast writer.
+    static func fastExplanationFields(_ rec: ItemRecord, multilabel: Bool) -> [(String, FastJSON.Value)] {
+        guard let vis = rec.visualizations, let attr = rec.attributions else { return [] }
+        func v(_ s: String?) -> FastJSON.Value { s.map { .string($0) } ?? .null }
+        if multilabel {
+            return [("visualizations", vis.isEmpty ? .null : .list(vis.map(v))), ("attributions", attr.isEmpty ? .null : .list(attr.map(v))),
+                    ("explained_classes", .ints(rec.targets ?? []))]
+        }
+        return [("visualizations", vis.first.map(v) ?? .null), ("attributions", attr.first.map(v) ?? .null)]
     }
 
     public static func render(records: [ItemRecord], manifest: Manifest, spec: JobSpec, info: JobModelInfo) throws -> Data {
@@ -97,9 +111,10 @@ public enum BatchOutput {
             var line: [String: Any]
             switch spec.outputFormat {
             case "google":
-                line = ["classes": best, "probabilities": probs]
-                if let k = item.key, let v = parse(k) { line["key"] = v }
-                line.merge(explanationFields(rec, multilabel: multilabel)) { a, _ in a }
+                var f: [(String, FastJSON.Value)] = [("classes", .int(best)), ("probabilities", .numbers(probs))]
+                if let k = item.key { f.append(("key", .raw(k))) }
+                out.append(Data((FastJSON.object(f + fastExplanationFields(rec, multilabel: multilabel)) + "\n").utf8))
+                continue
             case "automl-jsonl":
                 let minScore = spec.minScore ?? (multilabel ? spec.threshold : 0)
                 var l: [String: Any] = ["image_url": item.imageURL ?? item.name]
@@ -117,8 +132,9 @@ public enum BatchOutput {
                 }
                 line = l
             default:
-                line = ["filename": item.name, "probs": probs, "labels": info.labels]
-                line.merge(explanationFields(rec, multilabel: multilabel)) { a, _ in a }
+                let f: [(String, FastJSON.Value)] = [("filename", .string(item.name)), ("probs", .numbers(probs)), ("labels", .strings(info.labels))]
+                out.append(Data((FastJSON.object(f + fastExplanationFields(rec, multilabel: multilabel)) + "\n").utf8))
+                continue
             }
             out.append(try json(line))
             out.append(UInt8(ascii: "\n"))
@@ -191,7 +207,8 @@ enum BatchSummary {
     struct Failure: Encodable { var file: String; var reason: String }
 
     static func build(folder: JobFolder, manifest: Manifest, spec: JobSpec, info: JobModelInfo, shard: Shard?, status: String,
-                      settings: BatchSettings, workers: Int, started: Date, progress: Progress?, reason: String?) -> Summary {
+                      settings: BatchSettings, workers: Int, started: Date, progress: Progress?, reason: String?,
+                      records known: [ItemRecord]? = nil) -> Summary {
         let B = spec.miniBatchSize
         let total = manifest.miniBatches(size: B)
         let done = folder.doneMiniBatches()
@@ -200,7 +217,12 @@ enum BatchSummary {
         var ms: [Double] = []
         for m in 0..<total where shard?.owns(m) ?? true {
             images += manifest.range(m, size: B).count
-            guard done.contains(m), let recs = try? folder.readPart(m) else { continue }
+            let range = manifest.range(m, size: B)
+            let recs: [ItemRecord]
+            if let known, range.upperBound <= known.count { recs = Array(known[range]) } else {
+                guard done.contains(m), let r = try? folder.readPart(m) else { continue }
+                recs = r
+            }
             for r in recs {
                 if r.ok { ok += 1; if let t = r.ms { ms.append(t) } } else {
                     failed += 1

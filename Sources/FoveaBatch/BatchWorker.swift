@@ -26,9 +26,10 @@ public protocol BatchBackend {
 /// on stdout once every image of the request is done (explanation files written atomically first). It exits at
 /// the end of stdin — so it never outlives the job that started it.
 public enum BatchWorker {
-    public struct Request: Codable { public var mb: Int; public var items: [Int] }
+    public struct Request: Codable { public var mb: Int; public var items: [Int]; public var seq: Int? }
     public struct Reply: Codable {
         public var mb: Int
+        public var seq: Int?
         public var records: [ItemRecord]?
         public var fatal: String?
     }
@@ -75,7 +76,7 @@ public enum BatchWorker {
                 }
                 if fatal != nil { break }
             }
-            let reply = Reply(mb: req.mb, records: fatal == nil ? records : nil, fatal: fatal)
+            let reply = Reply(mb: req.mb, seq: req.seq, records: fatal == nil ? records : nil, fatal: fatal)
             var out = try enc.encode(reply)
             out.append(UInt8(ascii: "\n"))
             if !writeAll(1, out) { _exit(0) }  // the job is gone: nothing left to answer

@@ -6,14 +6,18 @@ import FoveaServer
 /// is retried `max_retries` times; then its images are run one by one, so that one image that kills the worker fails
 /// alone.
 final class WorkerPool {
-    struct Work { var mb: Int; var items: [Int]; var single: Bool }
+    struct Work { var mb: Int; var items: [Int]; var single: Bool; var seq = 0 }
+    /// Mini-batches handed to a worker at once: the next one waits in its stdin while it computes, so it never idles
+    /// for a round trip through the job between two mini-batches.
+    static let depth = 2
     enum Event { case reply(Int, BatchWorker.Reply), exited(Int, Int32, Bool) }
 
     final class Slot {
         let id: Int
         var process: Process?
         var input: FileHandle?
-        var work: Work?
+        /// In flight, in order: the head is being computed (since `started`), the rest wait in the worker's stdin.
+        var queue: [Work] = []
         var started = Date()
         var generation = 0
         init(id: Int) { self.id = id }
@@ -79,24 +83,39 @@ final class WorkerPool {
             return true
         }
 
+        var seq = 0
+        /// A worker is gone (exit or kill): its head fails, the mini-batches waiting behind it go back to the queue.
+        func lost(_ s: Slot, _ why: String) throws -> Bool {
+            let q = s.queue
+            s.queue = []
+            s.process = nil
+            s.input = nil
+            guard let head = q.first else { return true }
+            for w in q.dropFirst().reversed() { pending.append(w) }
+            return try failed(head, why)
+        }
         while true {
             if cancelled() { return .interrupted }
-            // hand out work
-            for s in slots where s.work == nil && !pending.isEmpty {
-                if s.process == nil { try spawn(s) }
-                let w = pending.removeLast()
-                s.work = w
-                s.started = Date()
-                let line = try JSONEncoder().encode(BatchWorker.Request(mb: w.mb, items: w.items)) + Data("\n".utf8)
-                do { try s.input?.write(contentsOf: line) } catch {
-                    // the worker died before it read: its exit event will fail this work
+            // hand out work: up to `depth` mini-batches per worker
+            for s in slots {
+                while s.queue.count < WorkerPool.depth && !pending.isEmpty {
+                    if s.process == nil { try spawn(s) }
+                    var w = pending.removeLast()
+                    seq += 1
+                    w.seq = seq
+                    if s.queue.isEmpty { s.started = Date() }
+                    s.queue.append(w)
+                    let line = try JSONEncoder().encode(BatchWorker.Request(mb: w.mb, items: w.items, seq: w.seq)) + Data("\n".utf8)
+                    do { try s.input?.write(contentsOf: line) } catch {
+                        // the worker died before it read: its exit event fails this work
+                    }
+                    job.log.debug("mini-batch \(w.mb)\(w.single ? " image \(w.items[0])" : "") -> worker \(s.id)")
                 }
-                job.log.debug("mini-batch \(w.mb)\(w.single ? " image \(w.items[0])" : "") -> worker \(s.id)")
             }
-            if pending.isEmpty && slots.allSatisfy({ $0.work == nil }) && singles.isEmpty { return nil }
+            if pending.isEmpty && slots.allSatisfy({ $0.queue.isEmpty }) && singles.isEmpty { return nil }
             // wait for an event or the nearest deadline
             let timeout = job.timeoutSeconds
-            let deadline = slots.compactMap { $0.work == nil ? nil : $0.started.addingTimeInterval(timeout) }.min() ?? Date().addingTimeInterval(1)
+            let deadline = slots.compactMap { $0.queue.isEmpty ? nil : $0.started.addingTimeInterval(timeout) }.min() ?? Date().addingTimeInterval(1)
             cond.lock()
             if events.isEmpty { _ = cond.wait(until: min(deadline, Date().addingTimeInterval(0.5))) }
             let evs = events
@@ -106,35 +125,28 @@ final class WorkerPool {
                 switch e {
                 case .reply(let id, let reply):
                     let s = slots[id]
-                    guard let w = s.work, w.mb == reply.mb else { continue }
-                    s.work = nil
+                    guard let w = s.queue.first, w.mb == reply.mb, reply.seq == nil || reply.seq == w.seq else { continue }
+                    s.queue.removeFirst()
+                    s.started = Date()
                     if let f = reply.fatal { return .fatal(f) }
                     let records = reply.records ?? []
                     let keep = w.single ? try addSingle(w.mb, records) : try finishPart(w.mb, records)
                     if !keep { return .stoppedAtErrorThreshold }
                 case .exited(let id, let status, let signaled):
                     let s = slots[id]
-                    s.process = nil
-                    s.input = nil
-                    if let w = s.work {
-                        s.work = nil
-                        let why = signaled ? "the worker was killed by signal \(status)" : "the worker exited with status \(status)"
-                        job.log.warning("worker \(id): \(why) during mini-batch \(w.mb)")
-                        if !(try failed(w, why)) { return .stoppedAtErrorThreshold }
-                    }
+                    let why = signaled ? "the worker was killed by signal \(status)" : "the worker exited with status \(status)"
+                    if let w = s.queue.first { job.log.warning("worker \(id): \(why) during mini-batch \(w.mb)") }
+                    if !(try lost(s, why)) { return .stoppedAtErrorThreshold }
                 }
             }
             // time-outs: kill the worker; its work is retried
             let now = Date()
             for s in slots {
-                guard let w = s.work, now.timeIntervalSince(s.started) > timeout, let p = s.process else { continue }
+                guard let w = s.queue.first, now.timeIntervalSince(s.started) > timeout, let p = s.process else { continue }
                 job.log.warning("worker \(s.id): mini-batch \(w.mb) timed out after \(BatchJob.seconds(timeout)); killing it")
                 s.generation += 1  // its exit event is stale now
                 kill(p.processIdentifier, SIGKILL)
-                s.process = nil
-                s.input = nil
-                s.work = nil
-                if !(try failed(w, "timed out after \(BatchJob.seconds(timeout))")) { return .stoppedAtErrorThreshold }
+                if !(try lost(s, "timed out after \(BatchJob.seconds(timeout))")) { return .stoppedAtErrorThreshold }
             }
         }
     }
@@ -166,17 +178,25 @@ final class WorkerPool {
         s.input = inPipe.fileHandleForWriting
         let reader = outPipe.fileHandleForReading
         Thread.detachNewThread { [weak self] in
-            var buf = Data()
+            let fd = reader.fileDescriptor
+            var buf = [UInt8]()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
             let dec = JSONDecoder()
+            var scanned = 0  // bytes of buf already known to hold no newline
             while true {
-                let d = reader.availableData
-                if d.isEmpty { break }
-                buf.append(d)
-                while let nl = buf.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = buf[buf.startIndex..<nl]
-                    buf = Data(buf[(nl + 1)...])
+                let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress!, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                buf.append(contentsOf: chunk[0..<n])
+                var start = 0
+                while let nl = buf[(start + scanned)...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Data(buf[start..<nl])
                     if let r = try? dec.decode(BatchWorker.Reply.self, from: line) { self?.post(.reply(id, r), gen: gen) }
+                    start = nl + 1
+                    scanned = 0
                 }
+                scanned = buf.count - start
+                if start > 0 { buf.removeFirst(start) }
             }
             exitSeen.wait()
             self?.post(.exited(id, p.terminationStatus, p.terminationReason == .uncaughtSignal), gen: gen)
@@ -195,7 +215,7 @@ final class WorkerPool {
         for s in slots {
             s.generation += 1
             try? s.input?.close()
-            if let p = s.process, p.isRunning, s.work != nil { kill(p.processIdentifier, SIGKILL) }
+            if let p = s.process, p.isRunning, !s.queue.isEmpty { kill(p.processIdentifier, SIGKILL) }
         }
         // workers without work exit at the end of their stdin; wait a little for them
         let until = Date().addingTimeInterval(5)

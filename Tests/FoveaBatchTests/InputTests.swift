@@ -94,3 +94,24 @@ final class InputTests: XCTestCase {
         XCTAssertThrowsError(try Shard.parse("x"))
     }
 }
+
+/// The batch lines' fast JSON writer against JSONSerialization, byte for byte.
+final class FastJSONTests: XCTestCase {
+    func testMatchesJSONSerialization() throws {
+        var rng = SystemRandomNumberGenerator()
+        var numbers: [Double] = [0, -0.0, 1, 2, 0.5, 1e-45, Double(Float.leastNonzeroMagnitude), Double(Float.greatestFiniteMagnitude), 1e16, 1e15, 123456789,
+                                 -3, 1e21, 1e-7, 0.1]
+        for _ in 0..<5000 {
+            let f = Float(bitPattern: UInt32.random(in: 0...0x7F7F_FFFF, using: &rng))
+            numbers.append(Double(f))
+            numbers.append(Double(Float.random(in: 0...1, using: &rng)))
+        }
+        let strings = ["tench", "a\"b\\c/d\u{1}\u{7f}é\n\t\r😀\u{8}\u{c}\u{1b}\u{1f}", "", "carpenter's kit", "images/cats/chelsea.png"]
+        let fast = FastJSON.object([("probs", .numbers(numbers)), ("labels", .strings(strings)), ("filename", .string(strings[1])),
+                                    ("visualizations", .null), ("classes", .int(285)), ("attributions", .list([.string("x"), .null]))])
+        let ref = try JSONSerialization.data(withJSONObject: ["probs": numbers, "labels": strings, "filename": strings[1], "visualizations": NSNull(),
+                                                              "classes": 285, "attributions": ["x", NSNull()]],
+                                             options: [.sortedKeys, .withoutEscapingSlashes])
+        XCTAssertEqual(fast, String(decoding: ref, as: UTF8.self))
+    }
+}

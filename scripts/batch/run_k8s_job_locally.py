@@ -49,7 +49,14 @@ for i, p in enumerate(procs):
     out, err = p.communicate()
     if p.returncode != 0:
         print(f"index {i} failed ({p.returncode}): {err}"); bad += 1
-out, err = merge.communicate()
+if bad:
+    merge.terminate()  # a shard failed: the merge would wait for its mini-batches forever
+try:
+    out, err = merge.communicate(timeout=300)
+except subprocess.TimeoutExpired:
+    merge.kill()
+    out, err = merge.communicate()
+    err = "timed out waiting for the shards\n" + err
 if merge.returncode != 0:
     print(f"merge failed ({merge.returncode}): {err}"); bad += 1
 print(f"{n} indexes and the merge ran; {bad} failed")
