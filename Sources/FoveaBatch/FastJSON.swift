@@ -1,4 +1,5 @@
 import Foundation
+import FoveaServer
 
 /// Writes the JSON of batch lines byte for byte as `JSONSerialization` (sorted keys, `.withoutEscapingSlashes`)
 /// writes them — 1000 probabilities and 1000 labels per line cost ~7 ms there on Linux, ~0.3 ms here. Numbers are
@@ -14,29 +15,7 @@ public enum FastJSON {
         out += s.hasSuffix(".0") ? String(s.dropLast(2)) : s
     }
 
-    public static func string(_ s: String, into out: inout String) {
-        out += "\""
-        var plain = true
-        for u in s.utf8 where u < 0x20 || u == UInt8(ascii: "\"") || u == UInt8(ascii: "\\") { plain = false; break }
-        if plain { out += s; out += "\""; return }
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{8}": out += "\\b"
-            case "\u{c}": out += "\\f"
-            default:
-                if c.value < 0x20 {
-                    let h = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { out.unicodeScalars.append(c) }
-            }
-        }
-        out += "\""
-    }
+    public static func string(_ s: String, into out: inout String) { JSONLog.quote(s, into: &out) }
 
     static func value(_ v: Value, into out: inout String) {
         switch v {

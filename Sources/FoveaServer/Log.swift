@@ -63,17 +63,23 @@ public final class JSONLog: @unchecked Sendable {
         lock.unlock()
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    /// A JSON string exactly as JSONSerialization writes it (batch lines rely on that: FoveaBatch/FastJSON.swift).
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
-        for u in s.unicodeScalars {
-            switch u {
+        var plain = true
+        for u in s.utf8 where u < 0x20 || u == UInt8(ascii: "\"") || u == UInt8(ascii: "\\") { plain = false; break }
+        if plain { out += s; out += "\""; return }
+        for c in s.unicodeScalars {
+            switch c {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\u{8}": out += "\\b"
+            case "\u{c}": out += "\\f"
             default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+                if c.value < 0x20 { out += String(format: "\\u%04x", c.value) } else { out.unicodeScalars.append(c) }
             }
         }
         out += "\""
