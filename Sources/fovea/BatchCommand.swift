@@ -10,10 +10,11 @@ struct BatchCommand: ParsableCommand {
         commandName: "batch",
         abstract: "Batch jobs: score or explain whole datasets into an output folder — resumable, on every core.",
         discussion: """
-        Inputs: a folder (recursive), a text file of paths, AutoML JSONL, TFRecord (tf.Example), Google batch-prediction
-        JSON lines, COCO JSON, a Pascal VOC folder (detected, or --input-format). Outputs in --output: the lines
-        (predictions.jsonl), job.json, metrics.json when the inputs carry labels, explanations/ for explain jobs.
-        Running the same command again on the same --output resumes the job.
+        Inputs: a folder (recursive), a text file of paths, AutoML JSONL, TFRecord (tf.Example), Google batch-prediction \
+        JSON lines, COCO JSON, a Pascal VOC folder (detected, or --input-format).
+
+        Outputs in --output: the lines (predictions.jsonl), job.json, metrics.json when the inputs carry labels, \
+        explanations/ for explain jobs. Running the same command again on the same --output resumes the job.
         """,
         subcommands: [Score.self, Explain.self, Merge.self, BatchWorkerCommand.self])
 
