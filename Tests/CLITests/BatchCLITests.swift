@@ -360,6 +360,39 @@ final class BatchCLITests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: attr), try Data(contentsOf: o.appendingPathComponent("explanations/images/cats/chelsea.npy")))
     }
 
+    /// Multilabel explain jobs write one figure and one attribution file per class above the threshold, listed in the line.
+    func testMultilabelExplainWritesOneFilePerClassAboveTheThreshold() throws {
+        let reg = out("ml-explain-registry")
+        XCTAssertEqual(try ONNXCLITests.fovea(["model", "create", "--name", "tinyml", "--version", "1", "--task", "multilabel",
+                                               "--path", root.appendingPathComponent("Tests/Fixtures/mlflow_classifier").path, "--registry", reg.path]).code, 0)
+        let o = out("ml-explain")
+        let r = try batch(["explain", "--model", "tinyml:1", "--registry", reg.path, "--input", input("list.txt"), "--output", o.path,
+                           "--algorithm", "integrated_gradients", "--n-steps", "4", "--nt-samples", "0",
+                           "--confidence-score-threshold-multilabel", "0.3"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let ls = try lines(o.appendingPathComponent("predictions.jsonl"))
+        XCTAssertEqual(ls.count, 6)
+        var files = 0
+        for l in ls {
+            let probs = l["probs"] as! [Double]
+            let above = probs.indices.filter { probs[$0] > 0.3 }
+            if above.isEmpty {
+                XCTAssertTrue(l["visualizations"] is NSNull, "\(l)")
+                continue
+            }
+            XCTAssertEqual(l["explained_classes"] as? [Int], above)
+            let vis = l["visualizations"] as! [String], attr = l["attributions"] as! [String]
+            XCTAssertEqual(vis.count, above.count)
+            for (k, c) in above.enumerated() {
+                XCTAssertTrue(vis[k].hasSuffix(".class-\(c).png"), vis[k])
+                XCTAssertTrue(FileManager.default.fileExists(atPath: o.appendingPathComponent(vis[k]).path))
+                XCTAssertTrue(FileManager.default.fileExists(atPath: o.appendingPathComponent(attr[k]).path))
+                files += 1
+            }
+        }
+        XCTAssertGreaterThan(files, 0, "no class was above the threshold on any image")
+    }
+
     /// The exported Indexed Job passes Kubernetes' schema (strict) and, run here pod by pod as a cluster runs it
     /// (JOB_COMPLETION_INDEX, volumes mapped to folders, the merge Job beside the shards), gives the unsharded result.
     func testKubernetesJobManifestValidatesAndRunsAsShards() throws {
