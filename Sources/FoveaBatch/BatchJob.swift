@@ -183,9 +183,8 @@ public final class BatchJob {
         let itemsMine = mine.reduce(0) { $0 + manifest.range($1, size: B).count }
         let itemsDoneBefore = mine.filter { doneBefore.contains($0) }.reduce(0) { $0 + manifest.range($1, size: B).count }
         var failedSoFar = manifest.problems.filter { $0.kind == "failed" }.count
-        var okSoFar = 0
         for m in mine where doneBefore.contains(m) {
-            for r in (try? folder.readPart(m)) ?? [] { if r.ok { okSoFar += 1 } else { failedSoFar += 1 } }
+            failedSoFar += ((try? folder.readPart(m)) ?? []).filter { !$0.ok }.count
         }
         if itemsDoneBefore > 0 { log.info("resuming: \(itemsDoneBefore) of \(itemsMine) images already done") }
         let progress = Progress(total: itemsMine, already: itemsDoneBefore, terminal: o.progressToTerminal, log: log)
@@ -198,8 +197,8 @@ public final class BatchJob {
             let pool = WorkerPool(job: self, count: min(workerCount, todo.count))
             log.info("\(todo.count) mini-batches of \(B) to do on \(min(workerCount, todo.count)) workers (timeout \(BatchJob.seconds(timeoutSeconds)), \(o.settings.maxRetries) retries)")
             outcome = try pool.run(todo: todo, cancelled: cancelled) { records in
-                for r in records { if r.ok { okSoFar += 1 } else { failedSoFar += 1 } }
-                progress.add(records.count, failed: records.filter { !$0.ok }.count, msPerImage: records.compactMap(\.ms))
+                failedSoFar += records.filter { !$0.ok }.count
+                progress.add(records.count, failed: records.filter { !$0.ok }.count)
                 if self.o.settings.errorThreshold >= 0 && failedSoFar > self.o.settings.errorThreshold { return false }
                 return true
             } ?? outcome

@@ -116,7 +116,7 @@ public enum BatchWorker {
         if item.encoding == "google-json" {
             guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let ib = o["image_bytes"] as? [String: Any],
                   let b64 = ib["b64"] as? String else { throw ItemFailure.permanent("\(item.origin ?? item.name): no image_bytes.b64") }
-            guard let d = Data(base64Encoded: b64, options: .ignoreUnknownCharacters), !d.isEmpty else {
+            guard let d = ScoringRequest.decodeBase64(b64), !d.isEmpty else {
                 throw ItemFailure.permanent("\(item.origin ?? item.name): image_bytes.b64 is not valid base64")
             }
             return d

@@ -232,7 +232,6 @@ final class Progress {
     let log: BatchLog
     let start = Date()
     var lastLine = Date.distantPast
-    var imageMs: [Double] = []
     /// progress.json in the job folder (for `fovea job stream` and `job show`), rewritten at most once a second.
     var file: URL?
     var failed = 0
@@ -246,10 +245,9 @@ final class Progress {
         if terminal { log.onStderr = { writeAll(2, Data("\r\u{1B}[K\($0)\n".utf8)) } }
     }
     var rate: Double { Double(done - already) / max(1e-3, Date().timeIntervalSince(start)) }
-    func add(_ n: Int, failed f: Int = 0, msPerImage: [Double]) {
+    func add(_ n: Int, failed f: Int = 0) {
         done += n
         failed += f
-        imageMs += msPerImage
         let now = Date()
         if now.timeIntervalSince(lastWrite) >= 1 || done == total { writeFile(final: false) }
         if terminal { draw() } else if now.timeIntervalSince(lastLine) >= 5 || done == total {

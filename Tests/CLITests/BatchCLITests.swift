@@ -301,8 +301,6 @@ final class BatchCLITests: XCTestCase {
         XCTAssertEqual(try lines(o.appendingPathComponent("predictions.jsonl")).count, 16)
         // workers never outlive a killed job
         usleep(600_000)
-        let ps = try ONNXCLITests.Result(code: 0, out: String(contentsOfFile: "/proc/loadavg", encoding: .utf8), err: "")
-        _ = ps
         let workers = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) }.filter { pid in
             ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains(o.path)
         } ?? []

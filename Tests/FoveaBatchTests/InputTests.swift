@@ -41,11 +41,11 @@ final class InputTests: XCTestCase {
     func testStemsAreSafeAndUnique() {
         XCTAssertEqual(InputReader.stemOf("../a b/c:d.jpg"), "a_b/c_d")
         XCTAssertEqual(InputReader.stemOf("/abs/x.y.png"), "abs/x.y")
-        var a = BatchItem(name: "a.jpg", path: "/a.jpg", stem: "a"), b = a
+        let a = BatchItem(name: "a.jpg", path: "/a.jpg", stem: "a")
+        var b = a
         b.name = "a.png"
         let u = InputReader.uniqueStems([a, b])
         XCTAssertEqual(u.map(\.stem), ["a", "a~1"])
-        a.stem = ""
     }
 
     func testBatchDeploymentYAMLBothLayoutsAndUnknownKeys() throws {
