@@ -10,6 +10,9 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case badInput(String)
     case shape(node: String, opType: String, message: String)
     case gradient(String)
+    /// A shape that depends on tensor values (NonZero, NMS, a computed Reshape target...): the static planner
+    /// cannot place it, and the model runs node by node instead.
+    case dataDependent(node: String, opType: String, what: String)
 
     public var description: String {
         switch self {
@@ -26,6 +29,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .badInput(let m): return m
         case .shape(let node, let op, let m): return "node '\(node)' (\(op)): \(m)"
         case .gradient(let m): return "gradient: \(m)"
+        case .dataDependent(let node, let op, let what):
+            return "node '\(node)' (\(op)): \(what) depends on tensor values"
         }
     }
 }

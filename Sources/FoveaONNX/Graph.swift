@@ -9,6 +9,8 @@ public enum Attribute: Sendable {
     case floats([Float])
     case strings([String])
     case tensor(Tensor)
+    /// A subgraph (If's branches, Loop's body); it may read values of the enclosing graphs by name.
+    indirect case graph(Graph)
     case unsupported(String)
 }
 
@@ -30,6 +32,17 @@ public struct Node: Sendable {
         self.inputs = inputs
         self.outputs = outputs
         self.attributes = attributes
+    }
+
+    /// The node's subgraph attributes, by attribute name.
+    public var subgraphs: [(String, Graph)] {
+        attributes.compactMap { k, v in if case .graph(let g) = v { return (k, g) }; return nil }.sorted { $0.0 < $1.0 }
+    }
+    /// Outer values read by this node's subgraphs (beyond its explicit inputs).
+    public var outerReads: Set<String> {
+        var s = Set<String>()
+        for (_, g) in subgraphs { s.formUnion(g.outerReads) }
+        return s
     }
 
     /// How errors name the node: its name, or its first output when it has none.
@@ -88,10 +101,29 @@ public struct Graph: Sendable {
         return c.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
     }
 
-    /// Nodes consuming each value name.
+    /// Nodes consuming each value name; a node whose subgraphs read an outer value counts as its consumer.
     func consumers() -> [String: [Int]] {
         var m: [String: [Int]] = [:]
-        for (i, n) in nodes.enumerated() { for inp in n.inputs where !inp.isEmpty { m[inp, default: []].append(i) } }
+        for (i, n) in nodes.enumerated() {
+            for inp in n.inputs where !inp.isEmpty { m[inp, default: []].append(i) }
+            for inp in n.outerReads { m[inp, default: []].append(i) }
+        }
         return m
     }
+
+    /// Value names this graph's nodes read that it neither produces, takes as input nor holds as an
+    /// initializer: what it needs from the enclosing graph.
+    public var outerReads: Set<String> {
+        var have = Set(initializers.keys).union(inputs.map(\.name))
+        var need = Set<String>()
+        for n in nodes {
+            for i in n.inputs where !i.isEmpty && !have.contains(i) { need.insert(i) }
+            for i in n.outerReads where !have.contains(i) { need.insert(i) }
+            for o in n.outputs { have.insert(o) }
+        }
+        return need
+    }
+
+    /// True when some node holds a subgraph (If, Loop, Scan).
+    public var hasSubgraphs: Bool { nodes.contains { !$0.subgraphs.isEmpty } }
 }

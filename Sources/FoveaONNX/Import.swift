@@ -44,20 +44,35 @@ public enum ONNXImport {
         return try graph(model.graph, opset: opset, producer: model.producerName, baseDirectory: baseDirectory)
     }
 
-    static func graph(_ g: Onnx_GraphProto, opset: Int, producer: String, baseDirectory: URL?) throws -> Graph {
+    /// `subgraph`: the body of an If/Loop, whose nodes may read values of the enclosing graphs.
+    static func graph(_ g: Onnx_GraphProto, opset: Int, producer: String, baseDirectory: URL?,
+                      subgraph: Bool = false) throws -> Graph {
         var inits: [String: Tensor] = [:]
         for t in g.initializer { inits[t.name] = try tensor(t, baseDirectory: baseDirectory) }
         if !g.sparseInitializer.isEmpty { throw EngineError.invalidModel("sparse initializers are not supported") }
         var nodes: [Node] = []
         for n in g.node {
             var attrs: [String: Attribute] = [:]
-            for a in n.attribute { attrs[a.name] = try attribute(a) }
+            for a in n.attribute {
+                if a.type == .graph || a.hasG {
+                    attrs[a.name] = .graph(try graph(a.g, opset: opset, producer: producer, baseDirectory: baseDirectory,
+                                                     subgraph: true))
+                } else {
+                    attrs[a.name] = try attribute(a, baseDirectory: baseDirectory)
+                }
+            }
             nodes.append(Node(name: n.name, opType: n.opType, domain: n.domain, inputs: n.input, outputs: n.output,
                               attributes: attrs))
         }
         let inputs = g.input.filter { inits[$0.name] == nil }.map(valueInfo)
         let outputs = g.output.map(valueInfo)
-        let sorted = try topoSort(nodes, available: Set(inits.keys).union(inputs.map(\.name)))
+        var available = Set(inits.keys).union(inputs.map(\.name))
+        if subgraph {
+            // names no node of the body produces come from the enclosing graphs
+            let produced = Set(nodes.flatMap(\.outputs))
+            for n in nodes { for i in n.inputs + Array(n.outerReads) where !produced.contains(i) { available.insert(i) } }
+        }
+        let sorted = try topoSort(nodes, available: available)
         return Graph(nodes: sorted, initializers: inits, inputs: inputs, outputs: outputs, opset: opset,
                      producer: producer)
     }
@@ -176,7 +191,7 @@ public enum ONNXImport {
         return data
     }
 
-    static func attribute(_ a: Onnx_AttributeProto) throws -> Attribute {
+    static func attribute(_ a: Onnx_AttributeProto, baseDirectory: URL? = nil) throws -> Attribute {
         switch a.type {
         case .int: return .int(Int(a.i))
         case .float: return .float(a.f)
@@ -184,7 +199,7 @@ public enum ONNXImport {
         case .ints: return .ints(a.ints.map { Int($0) })
         case .floats: return .floats(a.floats)
         case .strings: return .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
-        case .tensor: return .tensor(try tensor(a.t))
+        case .tensor: return .tensor(try tensor(a.t, baseDirectory: baseDirectory))
         default:
             // Older exporters may omit `type`; infer it from the field that is set.
             if a.hasI { return .int(Int(a.i)) }
@@ -205,10 +220,12 @@ public enum ONNXImport {
         var out: [Node] = []
         out.reserveCapacity(nodes.count)
         var progress = true
+        // a node whose subgraphs read outer values runs after their producers too
+        let deps = nodes.map { $0.subgraphs.isEmpty ? $0.inputs : $0.inputs + Array($0.outerReads) }
         while out.count < nodes.count && progress {
             progress = false
             for (i, n) in nodes.enumerated() where !done[i] {
-                if n.inputs.allSatisfy({ have.contains($0) }) {
+                if deps[i].allSatisfy({ have.contains($0) }) {
                     done[i] = true
                     out.append(n)
                     for o in n.outputs { have.insert(o) }
@@ -218,7 +235,7 @@ public enum ONNXImport {
         }
         if out.count < nodes.count {
             let stuck = nodes.indices.first { !done[$0] }!
-            let missing = nodes[stuck].inputs.filter { !have.contains($0) }
+            let missing = deps[stuck].filter { !have.contains($0) }
             throw EngineError.invalidModel("node '\(nodes[stuck].label)' (\(nodes[stuck].opType)) uses "
                 + "\(missing.joined(separator: ", ")), which no node, input or initializer provides (or the graph has a cycle)")
         }

@@ -29,6 +29,10 @@ public final class Model: @unchecked Sendable {
     /// How many plans (input-shape variants) to keep; the oldest is dropped beyond that.
     public var maxPlans = 8
     private var planOrder: [String] = []
+    /// Set once a graph turns out to have data-dependent shapes (or has If/Loop subgraphs): it then
+    /// runs through the node-by-node interpreter instead of static plans.
+    private var interpreter: Interpreter?
+    private let interpreterLock = NSLock()
 
     public convenience init(path: String, optimize: Bool = true) throws {
         try self.init(graph: ONNXImport.load(path: path), optimize: optimize)
@@ -39,6 +43,35 @@ public final class Model: @unchecked Sendable {
         if optimize { g = Passes.run(g) }
         self.graph = g
         ops = try g.nodes.map { try OpRegistry.make($0, opset: g.opset) }
+        if g.hasSubgraphs { interpreter = Interpreter(graph: g, ops: ops) }
+    }
+
+    /// True when the model runs node by node because its shapes depend on tensor values.
+    public var isDynamic: Bool {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        return interpreter != nil
+    }
+
+    private func dynamicRunner() -> Interpreter? {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        return interpreter
+    }
+
+    private func becomeDynamic() -> Interpreter {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        if interpreter == nil { interpreter = Interpreter(graph: graph, ops: ops) }
+        return interpreter!
+    }
+
+    private func interpret(_ it: Interpreter, _ feeds: [String: Tensor], fetch: [String]?, profile: Profile?) throws -> [String: Tensor] {
+        interpreterLock.lock()
+        defer { interpreterLock.unlock() }
+        let out = try it.run(feeds, fetch: fetch ?? outputNames, profile: profile)
+        profile?.finishRun()
+        return out
     }
 
     /// The op types of a graph that the registry does not implement (for `fovea onnx info`).
@@ -101,9 +134,12 @@ public final class Model: @unchecked Sendable {
     /// Runs the model. `fetch` may name any value of the graph (default: the graph outputs).
     public func run(_ feeds: [String: Tensor], fetch: [String]? = nil, profile: Profile? = nil) throws -> [String: Tensor] {
         let descs = try check(feeds)
+        if let it = dynamicRunner() { return try interpret(it, feeds, fetch: fetch, profile: profile) }
         let p: Plan
         do {
             p = try plan(descs, fetch: fetch ?? outputNames, mode: .inference, rules: .standard)
+        } catch EngineError.dataDependent {
+            return try interpret(becomeDynamic(), feeds, fetch: fetch, profile: profile)
         } catch let e as EngineError {
             // An export with batch 1 frozen inside (e.g. Reshape to [1, -1]) cannot run a batch as one:
             // run it item by item and stack the results.
@@ -169,8 +205,15 @@ public final class Model: @unchecked Sendable {
         let descs = try check(feeds)
         let out = output ?? outputNames[0]
         let wrtNames = wrt ?? inputNames
-        let p = try plan(descs, fetch: outputNames.contains(out) ? outputNames : outputNames + [out],
+        let p: Plan
+        do {
+            if dynamicRunner() != nil { throw EngineError.dataDependent(node: "", opType: "", what: "") }
+            p = try plan(descs, fetch: outputNames.contains(out) ? outputNames : outputNames + [out],
                          mode: .gradient(output: out, wrt: wrtNames), rules: rules)
+        } catch EngineError.dataDependent {
+            throw EngineError.gradient("this model's shapes depend on its data (detection post-processing, If/Loop); "
+                + "gradients are computed only for graphs with static shapes, such as classifiers")
+        }
         p.lock.lock()
         defer { p.lock.unlock() }
         p.runForward(feeds)

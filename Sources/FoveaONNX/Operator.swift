@@ -147,6 +147,16 @@ public struct OpContext {
         if case .tensor(let v) = a { return v }
         throw fail("attribute '\(name)' must be a tensor")
     }
+    /// The error for an input that decides an output shape but is only known at run time.
+    public func needsConstant(_ what: String) -> EngineError {
+        .dataDependent(node: node.label, opType: node.opType, what: what)
+    }
+    /// A subgraph attribute (If's branches, Loop's body).
+    public func graph(_ name: String) throws -> Graph {
+        guard let a = node.attributes[name] else { throw fail("needs the subgraph attribute '\(name)'") }
+        if case .graph(let g) = a { return g }
+        throw fail("attribute '\(name)' must be a graph")
+    }
     /// Rejects an attribute value we do not implement, naming it.
     public func unsupported(_ message: String) -> EngineError { fail(message) }
 }

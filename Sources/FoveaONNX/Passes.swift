@@ -15,7 +15,7 @@ public enum Passes {
         return g
     }
 
-    /// `Constant` nodes become initializers.
+    /// `Constant` nodes become initializers (at every level of If/Loop bodies too).
     static func constantsToInitializers(_ graph: Graph) -> Graph {
         var g = graph
         g.nodes = g.nodes.filter { n in
@@ -24,13 +24,17 @@ public enum Passes {
             g.initializers[n.outputs[0]] = t
             return false
         }
+        for k in g.nodes.indices where !g.nodes[k].subgraphs.isEmpty {
+            for (name, sub) in g.nodes[k].subgraphs { g.nodes[k].attributes[name] = .graph(constantsToInitializers(sub)) }
+        }
         return g
     }
 
     /// Identity and inference-mode Dropout pass their input through: rewire consumers to the input.
     static func dropIdentities(_ graph: Graph) -> Graph {
         var g = graph
-        let outputs = Set(g.outputs.map(\.name))
+        // values read inside If/Loop bodies keep their names
+        let outputs = Set(g.outputs.map(\.name)).union(g.nodes.flatMap(\.outerReads))
         var rename: [String: String] = [:]
         var kept: [Node] = []
         for var n in g.nodes {

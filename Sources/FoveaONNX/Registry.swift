@@ -21,6 +21,18 @@ public enum OpRegistry {
         "Shape": { try ShapeOp($0) }, "Constant": { try ConstantOp($0) }, "ConstantOfShape": { try ConstantOfShapeOp($0) },
         "Pad": { try PadOp($0) }, "Expand": { ExpandOp($0) }, "Cast": { try CastOp($0) },
         "Identity": { IdentityOp($0) }, "Dropout": { IdentityOp($0) },
+        "Exp": { ExpOp($0) }, "Log": { LogOp($0) }, "Floor": { FloorOp($0) }, "Ceil": { CeilOp($0) },
+        "Not": { NotOp($0) }, "Equal": { EqualOp($0) }, "Greater": { GreaterOp($0) }, "Less": { LessOp($0) },
+        "GreaterOrEqual": { GreaterOrEqualOp($0) }, "LessOrEqual": { LessOrEqualOp($0) },
+        "And": { AndOp($0) }, "Or": { OrOp($0) }, "Xor": { XorOp($0) }, "Mod": { try ModOp($0) },
+        "Min": { MinOp($0) }, "Max": { MaxOp($0) }, "Where": { WhereOp($0) }, "Range": { RangeOp($0) },
+        "ReduceMax": { try ReduceMaxOp($0) }, "ReduceMin": { try ReduceMinOp($0) }, "ReduceProd": { try ReduceProdOp($0) },
+        "TopK": { try TopKOp($0) }, "GatherND": { try GatherNDOp($0) },
+        "ScatterElements": { try ScatterElementsOp($0) }, "Scatter": { try ScatterElementsOp($0) },
+        "ScatterND": { try ScatterNDOp($0) }, "NonZero": { NonZeroOp($0) },
+        "NonMaxSuppression": { try NonMaxSuppressionOp($0) }, "RoiAlign": { try RoiAlignOp($0) },
+        "Resize": { try ResizeOp($0) }, "Upsample": { try ResizeOp($0) }, "ConvTranspose": { try ConvTransposeOp($0) },
+        "If": { try IfOp($0) }, "Loop": { try LoopOp($0) },
     ]
 
     public static var supported: [String] { makers.keys.sorted() }

@@ -50,6 +50,11 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.init(shape: shape, dtype: dtype, storage: s)
     }
 
+    /// A new tensor whose contents are not initialised (the caller writes every element).
+    public init(uninitialized shape: [Int], dtype: DType = .float32) {
+        self.init(shape: shape, dtype: dtype, storage: Storage(byteCount: shape.product * dtype.byteSize))
+    }
+
     public init(shape: [Int], floats: [Float]) {
         precondition(shape.product == floats.count, "shape \(shape) does not hold \(floats.count) values")
         self.init(zeros: shape, dtype: .float32)

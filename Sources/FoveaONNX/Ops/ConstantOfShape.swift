@@ -10,7 +10,7 @@ final class ConstantOfShapeOp: Operator {
     }
     var differentiable: Bool { false }
     func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] {
-        guard let s = constants[0] else { throw ctx.shapeError("the shape input must be known before running") }
+        guard let s = constants[0] else { throw ctx.needsConstant("the shape input") }
         guard s.ints.allSatisfy({ $0 >= 0 }) else { throw ctx.shapeError("negative dimension in \(s.ints)") }
         return [TensorDesc(s.ints, value.dtype)]
     }

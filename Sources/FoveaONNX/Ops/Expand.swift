@@ -6,7 +6,7 @@ final class ExpandOp: Operator {
     init(_ ctx: OpContext) { self.ctx = ctx }
     func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] {
         guard let x = i[0] else { throw ctx.shapeError("missing input") }
-        guard let s = constants[1] else { throw ctx.shapeError("the shape input must be known before running") }
+        guard let s = constants[1] else { throw ctx.needsConstant("the shape input") }
         guard let out = broadcastShapes(x.shape, s.ints) else { throw ctx.shapeError("cannot expand \(x.shape) to \(s.ints)") }
         return [TensorDesc(out, x.dtype)]
     }

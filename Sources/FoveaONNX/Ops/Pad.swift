@@ -13,11 +13,11 @@ final class PadOp: Operator {
     func pads(_ rank: Int, _ constants: [Tensor?], _ i: [TensorDesc?]) throws -> [Int] {
         var p: [Int]
         if i.count > 1, i[1] != nil {
-            guard let c = constants[1] else { throw ctx.shapeError("pads must be constant") }
+            guard let c = constants[1] else { throw ctx.needsConstant("pads") }
             p = c.ints
         } else if let a = try ctx.ints("pads") { p = a } else { throw ctx.shapeError("no pads") }
         if i.count > 3, i[3] != nil {
-            guard let axes = constants[3]?.ints else { throw ctx.shapeError("axes must be constant") }
+            guard let axes = constants[3]?.ints else { throw ctx.needsConstant("axes") }
             var full = [Int](repeating: 0, count: 2 * rank)
             for (k, ax) in axes.enumerated() {
                 let a = normAxis(ax, rank)

@@ -9,7 +9,7 @@ final class ReshapeOp: Operator {
         guard let x = i[0] else { throw ctx.shapeError("missing data input") }
         var target: [Int]
         if i.count > 1, i[1] != nil {
-            guard let s = constants[1] else { throw ctx.shapeError("the target shape must be known before running (it depends on data)") }
+            guard let s = constants[1] else { throw ctx.needsConstant("the target shape") }
             target = s.ints
         } else if let s = try ctx.ints("shape") {
             target = s

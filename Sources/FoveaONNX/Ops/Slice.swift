@@ -10,7 +10,7 @@ final class SliceOp: Operator {
     func region(_ x: [Int], _ constants: [Tensor?], _ i: [TensorDesc?]) throws -> Region {
         func arg(_ k: Int, _ attr: String) throws -> [Int]? {
             if k < i.count, i[k] != nil {
-                guard let c = constants[k] else { throw ctx.shapeError("\(attr) must be constant") }
+                guard let c = constants[k] else { throw ctx.needsConstant(attr) }
                 return c.ints
             }
             return try ctx.ints(attr)

@@ -16,7 +16,7 @@ final class SplitOp: Operator {
         let ax = normAxis(axis, x.shape.count)
         guard ax >= 0 && ax < x.shape.count else { throw ctx.shapeError("axis \(axis) out of range for \(x.shape)") }
         if i.count > 1, i[1] != nil {
-            guard let c = constants[1] else { throw ctx.shapeError("split sizes must be constant") }
+            guard let c = constants[1] else { throw ctx.needsConstant("split sizes") }
             return c.ints
         }
         if let s = attrSplit { return s }

@@ -9,7 +9,7 @@ final class UnsqueezeOp: Operator {
         guard let x = i[0] else { throw ctx.shapeError("missing input") }
         var axes = attrAxes
         if i.count > 1, i[1] != nil {
-            guard let c = constants[1] else { throw ctx.shapeError("axes must be a constant") }
+            guard let c = constants[1] else { throw ctx.needsConstant("axes") }
             axes = c.ints
         }
         guard let ax = axes else { throw ctx.shapeError("no axes") }

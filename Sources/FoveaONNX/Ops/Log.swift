@@ -1,0 +1,19 @@
+import Foundation
+import FoveaTensor
+
+/// Log: y = ln x; gx += gy / x.
+final class LogOp: Operator {
+    let ctx: OpContext
+    init(_ ctx: OpContext) { self.ctx = ctx }
+    var saves: Saves { .inputs }
+    func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] { try sameDesc(ctx, i) }
+    func forward(_ a: ForwardArgs) {
+        let x = a.x.f32, y = a.y.f32
+        for i in 0..<a.y.count { y[i] = logf(x[i]) }
+    }
+    func backward(_ a: BackwardArgs) {
+        guard let gx = a.gx(0) else { return }
+        let x = a.x.f32, gy = a.gy.f32, g = gx.f32
+        for i in 0..<a.y.count { g[i] += gy[i] / x[i] }
+    }
+}
