@@ -3,6 +3,23 @@
 /// rounding bias, each pass rounded to 8 bits, and Pillow 13's pass order (vertical first when the height
 /// shrinks by more than twice the width). See reference/pillow-compat.md §1.
 public enum PillowResize {
+    /// Pillow's BILINEAR (triangle, support 1) or BICUBIC (a = -0.5, support 2; `Image.resize`'s default filter).
+    public enum Filter: Sendable {
+        case bilinear, bicubic
+        var support: Double { self == .bilinear ? 1 : 2 }
+        func weight(_ x0: Double) -> Double {
+            let x = abs(x0)
+            switch self {
+            case .bilinear: return max(0.0, 1.0 - x)
+            case .bicubic:
+                let a = -0.5
+                if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+                if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+                return 0
+            }
+        }
+    }
+
     struct Coefficients {
         var start: [Int]      // first input index per output
         var count: [Int]      // taps per output
@@ -12,10 +29,10 @@ public enum PillowResize {
 
     static let precisionBits = 22
 
-    static func coefficients(inSize: Int, outSize: Int) -> Coefficients {
+    static func coefficients(inSize: Int, outSize: Int, filter: Filter = .bilinear) -> Coefficients {
         let scale = Double(Float(inSize)) / Double(outSize)
         let filterscale = max(scale, 1.0)
-        let support = 1.0 * filterscale
+        let support = filter.support * filterscale
         let ksize = Int(support.rounded(.up)) * 2 + 1
         let inv = 1.0 / filterscale
         var c = Coefficients(start: [Int](repeating: 0, count: outSize), count: [Int](repeating: 0, count: outSize),
@@ -31,7 +48,7 @@ public enum PillowResize {
             var ww = 0.0
             for x in 0..<count {
                 let arg = (Double(x + xmin) - center + 0.5) * inv
-                let v = max(0.0, 1.0 - abs(arg))
+                let v = filter.weight(arg)
                 w[x] = v
                 ww += v
             }
@@ -52,26 +69,26 @@ public enum PillowResize {
     }
 
     /// Resizes an RGB image to width x height.
-    public static func resize(_ img: RGBImage, width outW: Int, height outH: Int) -> RGBImage {
+    public static func resize(_ img: RGBImage, width outW: Int, height outH: Int, filter: Filter = .bilinear) -> RGBImage {
         precondition(outW > 0 && outH > 0)
         let inW = img.width, inH = img.height
         if inW == outW && inH == outH { return img }
         let needH = outW != inW, needV = outH != inH
         let horizontalFirst = !((inH - outH) > 0 && (inH - outH) > 2 * (inW - outW))
-        if !needV { return horizontal(img, outW, rows: 0..<inH) }
-        if !needH { return vertical(img, outH) }
+        if !needV { return horizontal(img, outW, rows: 0..<inH, filter: filter) }
+        let cv = coefficients(inSize: inH, outSize: outH, filter: filter)
+        if !needH { return vertical(img, outH, coefficients: cv) }
         if horizontalFirst {
             // only the source rows the vertical pass reads
-            let cv = coefficients(inSize: inH, outSize: outH)
             let first = cv.start[0], last = cv.start[outH - 1] + cv.count[outH - 1]
-            let mid = horizontal(img, outW, rows: first..<last)
+            let mid = horizontal(img, outW, rows: first..<last, filter: filter)
             return vertical(mid, outH, coefficients: cv, rowOffset: first)
         }
-        return horizontal(vertical(img, outH), outW, rows: 0..<outH)
+        return horizontal(vertical(img, outH, coefficients: cv), outW, rows: 0..<outH, filter: filter)
     }
 
-    static func horizontal(_ img: RGBImage, _ outW: Int, rows: Range<Int>) -> RGBImage {
-        let c = coefficients(inSize: img.width, outSize: outW)
+    static func horizontal(_ img: RGBImage, _ outW: Int, rows: Range<Int>, filter: Filter = .bilinear) -> RGBImage {
+        let c = coefficients(inSize: img.width, outSize: outW, filter: filter)
         var out = [UInt8](repeating: 0, count: outW * rows.count * 3)
         let inStride = img.width * 3
         img.pixels.withUnsafeBufferPointer { src in

@@ -1,4 +1,5 @@
 import Foundation
+import FoveaImage
 import FoveaONNX
 import FoveaTensor
 import Yams
@@ -122,19 +123,41 @@ public enum ModelFolder {
             let cands = [ml.settingsFile, "artifacts/settings.json", "settings.json"].compactMap { $0 }
             for c in cands { let u = try inside(dir, c); if fm.fileExists(atPath: u.path) { settingsURL = u; break } }
         }
-        let isYolo = (ml.baseModelName ?? "").lowercased().hasPrefix("yolo")
-        let settings = try Settings(task: task, json: settingsURL.map { try Data(contentsOf: $0) }, yolo: isYolo)
         // the graph
         let engine: Model
         do { engine = try Model(path: onnx.path) } catch let e as EngineError {
             throw ModelError.invalid("\(onnx.lastPathComponent): \(e.description)")
         }
+        var isYolo = (ml.baseModelName ?? "").lowercased().hasPrefix("yolo")
+        if !task.isClassification, (try? DetectionArchitecture.of(engine)) == .yolo { isYolo = true }
+        let settings = try Settings(task: task, json: settingsURL.map { try Data(contentsOf: $0) }, yolo: isYolo)
         var warnings = settings.warnings
         if task.isClassification {
             try validateClassifier(engine, labels: labels, settings: settings, warnings: &warnings)
         }
-        return LoadedModel(directory: dir, task: task, baseModelName: ml.baseModelName, labels: labels, settings: settings,
-                           onnxPath: onnx, engine: engine, warnings: warnings)
+        let loaded = LoadedModel(directory: dir, task: task, baseModelName: ml.baseModelName, labels: labels, settings: settings,
+                                 onnxPath: onnx, engine: engine, warnings: warnings)
+        if !task.isClassification { try validateDetector(loaded) }
+        return loaded
+    }
+
+    /// A detector: AutoML's YOLO or R-CNN export whose classes match the labels (checked from the declared
+    /// shapes, or a probe run on a blank image when they are open).
+    static func validateDetector(_ m: LoadedModel) throws {
+        let handler = try TaskHandlers.make(m)
+        guard m.engine.graph.inputs.count == 1 else {
+            throw ModelError.invalid("a detector must take one input image tensor; this model takes \(m.engine.inputNames.joined(separator: ", "))")
+        }
+        if handler is YOLOHandler {
+            var width: Int? = nil
+            if let d = m.engine.graph.outputs.first?.dims, d.count == 3, case .fixed(let c) = d[2] { width = c }
+            if let width, width != 5 + m.labels.count {
+                throw ModelError.invalid("the YOLO model outputs \(width - 5) classes per box but there are \(m.labels.count) labels")
+            }
+        }
+        if m.task == .instanceSegmentation, !m.engine.outputNames.contains("masks") {
+            throw ModelError.invalid("an instance segmentation model must output 'masks'")
+        }
     }
 
     /// One input, one [N, C] output with C = number of labels (from the declared shape, or a probe run).

@@ -8,7 +8,7 @@ import FoveaModel
 /// `score` on their own thread, never on an event loop.
 public final class Scorer: @unchecked Sendable {
     public let model: LoadedModel
-    let handler: ClassificationHandler
+    let handler: any TaskHandler
     let maxPixels: Int
     private let lock = NSLock()
 
@@ -22,30 +22,34 @@ public final class Scorer: @unchecked Sendable {
     public struct ModelFailure: Error, CustomStringConvertible { public let description: String }
 
     public init(model: LoadedModel, maxPixels: Int = ImageDecoder.defaultMaxPixels) throws {
-        guard model.task.isClassification else {
-            throw ModelError.invalid("task \(model.task.rawValue) is not served yet (classification models only)")
-        }
         self.model = model
-        handler = ClassificationHandler(model)
+        handler = try TaskHandlers.make(model)
         self.maxPixels = maxPixels
-        explainer = try Explainer(model: model)
+        explainer = model.task.isClassification ? try Explainer(model: model) : nil
     }
 
-    let explainer: Explainer
+    /// Classification only: explanations are for classifiers (AutoML's XAI is too).
+    let explainer: Explainer?
 
     /// Scores on the calling thread, after any request already running.
     public func score(_ request: ScoringRequest) throws -> Result {
-        if request.modelExplainability { _ = try xaiParameters(request) }  // a bad parameter is a 400 before any work
+        if request.modelExplainability {
+            guard explainer != nil else {
+                throw BadRequest("model_explainability is for classification models; this deployment serves \(model.task.rawValue) "
+                    + "(remove model_explainability or set it to false)")
+            }
+            _ = try xaiParameters(request)  // a bad parameter is a 400 before any work
+        }
         return try lock.withLock { try scoreLocked(request) }
     }
 
     private func scoreLocked(_ request: ScoringRequest) throws -> Result {
         var errors = request.rowErrors
-        var inputs: [FoveaTensor.Tensor] = []
+        var inputs: [PreparedImage] = []
         for (i, row) in request.rows.enumerated() {
             guard let bytes = row else { continue }
             do {
-                inputs.append(handler.preprocess(try ImageDecoder.decode(bytes, maxPixels: maxPixels)))
+                inputs.append(try handler.prepare(try ImageDecoder.decode(bytes, maxPixels: maxPixels)))
             } catch let e as ImageError {
                 errors[i] = "row \(i): \(e.description)"
             } catch {
@@ -54,15 +58,15 @@ public final class Scorer: @unchecked Sendable {
         }
         var rows: [[String: Any]] = []
         if !inputs.isEmpty {
-            let logits: FoveaTensor.Tensor
-            do { logits = try handler.run(inputs) } catch { throw ModelFailure(description: "\(error)") }
-            let results = handler.postprocess(logits)
-            rows = results.map { $0.json() }
-            if request.modelExplainability {
+            let results: [any TaskResult]
+            do { results = try handler.infer(inputs) } catch { throw ModelFailure(description: "\(error)") }
+            rows = results.map { $0.json(filename: nil) }
+            if request.modelExplainability, let explainer {
                 let p = try xaiParameters(request)
                 defer { model.engine.releasePlans(gradientOnly: true) }  // back under ~100 MB between explanations
                 for (i, r) in results.enumerated() {
-                    try explain(inputs[i], r, p, into: &rows[i])
+                    guard let r = r as? ClassificationResult else { continue }
+                    try explain(explainer, inputs[i].tensor, r, p, into: &rows[i])
                 }
             }
         }
@@ -81,7 +85,8 @@ extension Scorer {
 
     /// AutoML's keys: multiclass → one base64 PNG / one [3][H][W] list (null when not requested); multilabel → lists
     /// with one entry per class above the threshold (null when none is).
-    func explain(_ x: FoveaTensor.Tensor, _ r: ClassificationResult, _ p: XAIParameters, into row: inout [String: Any]) throws {
+    func explain(_ explainer: Explainer, _ x: FoveaTensor.Tensor, _ r: ClassificationResult, _ p: XAIParameters,
+                 into row: inout [String: Any]) throws {
         let targets = explainer.targets(probs: r.probs, p: p)
         var figs: [Any] = [], attrs: [Any] = []
         for t in targets {

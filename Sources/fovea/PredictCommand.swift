@@ -7,16 +7,24 @@ import FoveaTensor
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Classify image files with a registered model; prints one AutoML JSON line per image.",
+        abstract: "Score image files with a registered model; prints one AutoML JSON line per image.",
         discussion: """
-        Each line is {"filename": ..., "probs": [...], "labels": [...]} as AutoML's batch scoring writes it.
-        A file that cannot be read or decoded gets a message on stderr; the others are still answered, and the
-        exit code is 1.
+        Each line is AutoML's batch line for the model's task: {"filename": ..., "probs": [...], "labels": [...]} for \
+        classification, {"filename": ..., "boxes": [{"box": {"topX", "topY", "bottomX", "bottomY"}, "label", "score"\
+        [, "polygon"]}]} for object detection and instance segmentation (coordinates in [0, 1]).
+
+        --top K prints a readable table instead (the K most likely labels, or the K best boxes in pixels). --draw \
+        OUT.png draws the boxes, labels, scores and polygons on the image (with several images, OUT is a folder and \
+        each picture is named after its image).
+
+        A file that cannot be read or decoded gets a message on stderr; the others are still answered, and the exit \
+        code is 1.
         """)
     @Option(help: "name:version of a registered model (or name for its latest version).")
     var model = "mobilenetv2-imagenet:1"
     @Argument(help: "Image files (JPEG, PNG, BMP).") var images: [String]
-    @Option(help: "Print the K most likely labels as a table instead of JSON.") var top: Int?
+    @Option(help: "Print the K most likely labels (or best boxes) as a table instead of JSON.") var top: Int?
+    @Option(help: "Detection models: write the image with its detections drawn (PNG) here.") var draw: String?
     @Option(help: "Largest image accepted, in pixels (Pillow's limit by default).") var maxPixels = ImageDecoder.defaultMaxPixels
     @Option(help: "Engine threads.") var threads: Int?
     @OptionGroup var registry: RegistryOption
@@ -24,37 +32,63 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         if let t = threads { Threads.count = t }
         let loaded = try cli { try ModelFolder.load(try registry.value.resolve(model).directory) }
-        guard loaded.task.isClassification else {
-            throw CLIError("model \(model) is \(loaded.task.rawValue); predict handles classification models for now")
+        let handler = try cli { try TaskHandlers.make(loaded) }
+        if draw != nil && loaded.task.isClassification {
+            throw CLIError("--draw draws detections; model \(model) is \(loaded.task.rawValue)")
         }
-        let handler = ClassificationHandler(loaded)
-        var decoded: [(String, Tensor)] = []
+        var decoded: [(String, RGBImage, PreparedImage)] = []
         var failed = false
         for path in images {
             do {
                 let img = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path), maxPixels: maxPixels)
-                decoded.append((path, handler.preprocess(img)))
+                decoded.append((path, img, try handler.prepare(img)))
             } catch let e as ImageError {
+                FileHandle.standardError.write(Data("\(path): \(e.description)\n".utf8)); failed = true
+            } catch let e as ModelError {
                 FileHandle.standardError.write(Data("\(path): \(e.description)\n".utf8)); failed = true
             } catch {
                 FileHandle.standardError.write(Data("\(path): cannot read: \(error.localizedDescription)\n".utf8)); failed = true
             }
         }
         if !decoded.isEmpty {
-            let results = handler.postprocess(try handler.run(decoded.map(\.1)))
-            for ((path, _), r) in zip(decoded, results) {
+            let results = try handler.infer(decoded.map(\.2))
+            for ((path, img, _), r) in zip(decoded, results) {
                 if let k = top {
                     print(path)
-                    for (i, t) in r.top(k).enumerated() {
-                        let label = t.label.count < 32 ? t.label + String(repeating: " ", count: 32 - t.label.count) : t.label
-                        print(String(format: "  %2d. ", i + 1) + label + String(format: " %8.5f  (class %d)", t.prob, t.index))
-                    }
+                    table(r, k, img)
                 } else {
                     let d = try JSONSerialization.data(withJSONObject: r.json(filename: path), options: [.sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: d, as: UTF8.self))
                 }
+                if let draw, let det = r as? DetectionResult {
+                    var out = URL(fileURLWithPath: draw)
+                    if decoded.count > 1 {
+                        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+                        out = out.appendingPathComponent(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent + ".png")
+                    }
+                    try PNGEncoder.encode(DetectionDrawing.draw(img, det)).write(to: out)
+                }
             }
         }
         if failed { throw ExitCode(1) }
+    }
+
+    func pad(_ s: String, _ n: Int) -> String { s.count < n ? s + String(repeating: " ", count: n - s.count) : s }
+
+    func table(_ r: any TaskResult, _ k: Int, _ img: RGBImage) {
+        if let c = r as? ClassificationResult {
+            for (i, t) in c.top(k).enumerated() {
+                print(String(format: "  %2d. ", i + 1) + pad(t.label, 32) + String(format: " %8.5f  (class %d)", t.prob, t.index))
+            }
+        } else if let d = r as? DetectionResult {
+            if d.boxes.isEmpty { print("  (no detections)") }
+            let w = Float(img.width), h = Float(img.height)
+            for (i, b) in d.boxes.prefix(k).enumerated() {
+                var line = String(format: "  %2d. ", i + 1) + pad(b.label, 20) + String(format: " %6.3f", b.score)
+                line += String(format: "  box x %5.0f-%-5.0f y %5.0f-%-5.0f", b.topX * w, b.bottomX * w, b.topY * h, b.bottomY * h)
+                if let p = b.polygon { line += "  \(p.count) polygon(s), \(p.reduce(0) { $0 + $1.count / 2 }) points" }
+                print(line)
+            }
+        }
     }
 }
