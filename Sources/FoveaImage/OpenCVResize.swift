@@ -27,7 +27,9 @@ public enum OpenCVResize {
 
     static let coefBits = 11, coefScale = 1 << 11
 
-    static func linearTable(src: Int, dst: Int) -> (ofs: [Int], a0: [Int32], a1: [Int32], border: Int) {
+    /// Offsets and weights per output position. Columns are clamped at the borders (weight 0 beyond them);
+    /// rows are not (OpenCV reads the clamped row twice with both weights, which can round differently).
+    static func linearTable(src: Int, dst: Int, clampEdges: Bool = true) -> (ofs: [Int], a0: [Int32], a1: [Int32], border: Int) {
         let scale = 1.0 / (Double(dst) / Double(src))
         var ofs = [Int](repeating: 0, count: dst), a0 = [Int32](repeating: 0, count: dst), a1 = [Int32](repeating: 0, count: dst)
         var border = dst
@@ -35,8 +37,8 @@ public enum OpenCVResize {
             var f = Float((Double(d) + 0.5) * scale - 0.5)
             var s = Int(f.rounded(.down))
             f -= Float(s)
-            if s < 0 { f = 0; s = 0 }
-            if s + 1 >= src {
+            if s < 0 && clampEdges { f = 0; s = 0 }
+            if s + 1 >= src && clampEdges {
                 border = min(border, d)
                 if s >= src - 1 { f = 0; s = src - 1 }
             }
@@ -48,7 +50,7 @@ public enum OpenCVResize {
     }
 
     static func linear(_ img: RGBImage, _ outW: Int, _ outH: Int) -> RGBImage {
-        let tx = linearTable(src: img.width, dst: outW), ty = linearTable(src: img.height, dst: outH)
+        let tx = linearTable(src: img.width, dst: outW), ty = linearTable(src: img.height, dst: outH, clampEdges: false)
         let inW = img.width
         // horizontal pass of one source row into ints (cached: consecutive output rows share source rows)
         var cache: [Int: [Int32]] = [:]
@@ -75,7 +77,7 @@ public enum OpenCVResize {
         var out = [UInt8](repeating: 0, count: outW * outH * 3)
         for dy in 0..<outH {
             let sy = ty.ofs[dy]
-            let r0 = hrow(sy), r1 = hrow(min(sy + 1, img.height - 1))
+            let r0 = hrow(min(max(sy, 0), img.height - 1)), r1 = hrow(min(max(sy + 1, 0), img.height - 1))
             let b0 = ty.a0[dy], b1 = ty.a1[dy]
             for x in 0..<(outW * 3) {
                 let v = (((b0 &* (r0[x] >> 4)) >> 16) &+ ((b1 &* (r1[x] >> 4)) >> 16) &+ 2) >> 2
