@@ -108,10 +108,10 @@ public enum MaskPolygons {
     }
 
     /// Ramer-Douglas-Peucker as the `simplification` package (Rust geo) does it: distances to the segment
-    /// between the ends (to the end point when a closed contour starts and ends at one point); points
-    /// farther than epsilon split the line.
+    /// between the ends (to the end point when a closed contour starts and ends at one point), the last of
+    /// equally far points splits the line when it is farther than epsilon; epsilon <= 0 changes nothing.
     public static func simplify(_ p: [Point], epsilon: Double) -> [Point] {
-        if p.count < 3 { return p }
+        if p.count < 3 || epsilon <= 0 { return p }
         func dist(_ q: Point, _ a: Point, _ b: Point) -> Double {
             if a == b { return hypot(q.c - a.c, q.r - a.r) }
             let dx = b.c - a.c, dy = b.r - a.r
@@ -126,7 +126,7 @@ public enum MaskPolygons {
             if hi - lo >= 2 {
                 for i in (lo + 1)..<hi {
                     let d = dist(p[i], p[lo], p[hi])
-                    if d > dmax { dmax = d; index = i }
+                    if d >= dmax { dmax = d; index = i }
                 }
             }
             if dmax > epsilon {
