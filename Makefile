@@ -4,7 +4,8 @@ CONFIG ?= release
 
 .PHONY: bootstrap build serve test bench fixtures proto clean
 
-# Serves endpoint.yml + deployment.yml (the default model) on http://127.0.0.1:$(PORT)/score; state in .fovea/.
+# Serves endpoint.yml + deployment.yml (the default classifier, all traffic) and deployment-detection.yml (the demo
+# detector, reached with the header azureml-model-deployment: detector) on http://127.0.0.1:$(PORT)/score; state in .fovea/.
 PORT ?= 8080
 
 bootstrap:
@@ -14,7 +15,7 @@ build: bootstrap
 	$(SWIFT) build -c $(CONFIG)
 
 serve: build
-	.build/$(CONFIG)/fovea serve --port $(PORT) --state-dir .fovea --endpoint-file endpoint.yml --deployment-file deployment.yml
+	.build/$(CONFIG)/fovea serve --port $(PORT) --state-dir .fovea --endpoint-file endpoint.yml --deployment-file deployment.yml --deployment-file deployment-detection.yml
 
 # Tests run in release mode: whole-network checks are 10-100x slower in debug builds.
 test: build

@@ -21,6 +21,9 @@ final class TestServer: @unchecked Sendable {
         let r = FileManager.default.temporaryDirectory.appendingPathComponent("fovea-e2e-registry-\(getpid())")
         try? FileManager.default.removeItem(at: r)
         try! FileManager.default.createDirectory(at: r.appendingPathComponent("mobilenetv2-imagenet"), withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(at: r.appendingPathComponent("yolov3-tiny-coco"), withIntermediateDirectories: true)
+        try! FileManager.default.createSymbolicLink(at: r.appendingPathComponent("yolov3-tiny-coco/1"),
+                                                    withDestinationURL: root.appendingPathComponent("models/yolov3-tiny-coco/1"))
         try! FileManager.default.createSymbolicLink(at: r.appendingPathComponent("mobilenetv2-imagenet/1"),
                                                     withDestinationURL: root.appendingPathComponent("models/mobilenetv2-imagenet/1"))
         for (name, dir, task) in [("tiny", "Tests/Fixtures/mlflow_classifier", nil), ("broken", "Tests/Fixtures/broken_model", "multiclass")] {
