@@ -76,7 +76,9 @@ public final class Model: @unchecked Sendable {
 
     /// The op types of a graph that the registry does not implement (for `fovea onnx info`).
     public static func unsupportedOps(_ graph: Graph) -> [String] {
-        Array(Set(graph.nodes.map(\.opType)).filter { OpRegistry.makers[$0] == nil }).sorted()
+        var ops = Set(graph.nodes.map(\.opType).filter { OpRegistry.makers[$0] == nil })
+        for n in graph.nodes { for (_, g) in n.subgraphs { ops.formUnion(unsupportedOps(g)) } }
+        return ops.sorted()
     }
 
     public var inputNames: [String] { graph.inputs.map(\.name) }

@@ -55,7 +55,9 @@ def rcnn_input(path, w=800, h=600):
 
 
 def torch_nms(boxes, scores, iou):
-    """torchvision.ops.nms: descending score, suppress IoU > iou."""
+    """torchvision.ops.nms in float32 as torch computes it: descending score, suppress IoU > iou (a NaN IoU of two
+    empty boxes suppresses nothing)."""
+    boxes = boxes.astype(np.float32)
     order = np.argsort(-scores, kind="stable")
     keep = []
     while order.size:
@@ -67,7 +69,8 @@ def torch_nms(boxes, scores, iou):
         inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
         a = (boxes[i, 2] - boxes[i, 0]) * (boxes[i, 3] - boxes[i, 1])
         b = (boxes[rest, 2] - boxes[rest, 0]) * (boxes[rest, 3] - boxes[rest, 1])
-        order = rest[inter / (a + b - inter) <= iou]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            order = rest[~(inter / (a + b - inter) > np.float32(iou))]
     return np.array(keep, dtype=np.int64)
 
 
@@ -80,7 +83,7 @@ def yolo_post(out, meta, thresh, iou, labels, max_det=300):
     out, cls, conf = out[m], cls[m], conf[m]
     xyxy = np.stack([out[:, 0] - out[:, 2] / 2, out[:, 1] - out[:, 3] / 2,
                      out[:, 0] + out[:, 2] / 2, out[:, 1] + out[:, 3] / 2], 1)
-    keep = torch_nms(xyxy + (cls * 4096.0)[:, None], conf, iou)[:max_det]
+    keep = torch_nms(xyxy + (cls * 4096.0).astype(np.float32)[:, None], conf, iou)[:max_det]  # float32, as torch adds it
     xyxy, cls, conf = xyxy[keep], cls[keep], conf[keep]
     top, left = meta["pad_top_left"]; h, w = meta["resized_hw"]
     xyxy = xyxy - np.array([left, top, left, top], np.float32)
