@@ -91,9 +91,16 @@ public final class BatchJob {
         self.info = info
         let t0 = Date()
         var m = try InputReader.read(o.input, format: o.inputFormat, imagesDir: o.imagesDir)
-        let format = o.outputFormat ?? (m.format == InputFormat.google.rawValue ? "google" : "automl")
+        let detection = info.task == TaskKind.objectDetection.rawValue || info.task == TaskKind.instanceSegmentation.rawValue
+        let format = o.outputFormat ?? (m.format == InputFormat.google.rawValue && !detection ? "google" : "automl")
         guard ["automl", "automl-jsonl", "google"].contains(format) else {
             throw BatchError("--output-format must be automl, automl-jsonl or google, got '\(format)'")
+        }
+        if detection && format == "google" {
+            throw BatchError("--output-format google is the image classifier's format; a \(info.task) job writes automl or automl-jsonl lines")
+        }
+        if detection && o.command == "explain" {
+            throw BatchError("explanations are for classification models; score this \(info.task) model with `fovea batch score`")
         }
         if o.minScore != nil && format != "automl-jsonl" { throw BatchError("--min-score applies to --output-format automl-jsonl (pre-labels)") }
         if let s = o.minScore, !(0...1).contains(s) { throw BatchError("--min-score must be between 0 and 1, got \(s)") }

@@ -79,7 +79,56 @@ public enum BatchOutput {
         return [("visualizations", vis.first.map(v) ?? .null), ("attributions", attr.first.map(v) ?? .null)]
     }
 
+    /// Detection jobs' lines: AutoML's {"filename", "boxes"}; CSV (filename, key, boxes as JSON); pre-labels in
+    /// AutoML's object detection / instance segmentation JSONL schema (boxes under --min-score left out).
+    static func renderDetection(records: [ItemRecord], manifest: Manifest, spec: JobSpec, info: JobModelInfo) throws -> Data {
+        let csv = spec.outputFileName.lowercased().hasSuffix(".csv")
+        var out = Data()
+        if csv { out.append(Data("filename,key,boxes\n".utf8)) }
+        for rec in records where rec.ok {
+            let item = manifest.items[rec.i]
+            let boxes = rec.boxes ?? []
+            let list: [Any] = boxes.map { b -> [String: Any] in
+                var d: [String: Any] = ["box": ["topX": b.b[0], "topY": b.b[1], "bottomX": b.b[2], "bottomY": b.b[3]],
+                                        "label": b.c < info.labels.count ? info.labels[b.c] : String(b.c), "score": b.s]
+                if let p = b.p { d["polygon"] = p }
+                return d
+            }
+            if csv {
+                let cells = [item.name, item.key.map { (parse($0) as? String) ?? $0 } ?? "", String(decoding: try json(list), as: UTF8.self)]
+                out.append(Data((cells.map(csvCell).joined(separator: ",") + "\n").utf8))
+                continue
+            }
+            var line: [String: Any]
+            if spec.outputFormat == "automl-jsonl" {
+                let minScore = spec.minScore ?? 0
+                let keep = boxes.filter { $0.s >= minScore }
+                if keep.isEmpty { continue }  // nothing sure enough: left for a human
+                line = ["image_url": item.imageURL ?? item.name]
+                if let d = parse(item.imageDetails) { line["image_details"] = d } else if let w = rec.width, let h = rec.height {
+                    let ext = (item.name as NSString).pathExtension.lowercased()
+                    line["image_details"] = ["format": ext.isEmpty ? "jpg" : ext, "width": "\(w)px", "height": "\(h)px"]
+                }
+                line["label"] = keep.map { b -> [String: Any] in
+                    var l: [String: Any] = ["label": b.c < info.labels.count ? info.labels[b.c] : String(b.c), "isCrowd": 0]
+                    if let p = b.p { l["polygon"] = p } else {
+                        l["topX"] = b.b[0]; l["topY"] = b.b[1]; l["bottomX"] = b.b[2]; l["bottomY"] = b.b[3]
+                    }
+                    return l
+                }
+            } else {
+                line = ["filename": item.name, "boxes": list]
+            }
+            out.append(try json(line))
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
     public static func render(records: [ItemRecord], manifest: Manifest, spec: JobSpec, info: JobModelInfo) throws -> Data {
+        if info.task == TaskKind.objectDetection.rawValue || info.task == TaskKind.instanceSegmentation.rawValue {
+            return try renderDetection(records: records, manifest: manifest, spec: spec, info: info)
+        }
         let multilabel = info.task == TaskKind.multilabel.rawValue
         let csv = spec.outputFileName.lowercased().hasSuffix(".csv")
         var out = Data()
@@ -149,6 +198,24 @@ public enum BatchOutput {
     /// Metrics over the scored images whose labels the model knows; nil when no image carries a label.
     static func metrics(records: [ItemRecord], manifest: Manifest, spec: JobSpec, info: JobModelInfo) -> [String: Any]? {
         let index = Dictionary(info.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        if info.task == TaskKind.objectDetection.rawValue || info.task == TaskKind.instanceSegmentation.rawValue {
+            var images: [DetectionMetrics.Image] = []
+            var unknown = 0
+            for rec in records where rec.ok {
+                guard let truth = manifest.items[rec.i].boxes else { continue }
+                let t = truth.compactMap { g -> DetectionMetrics.Truth? in
+                    guard let c = index[g.label] else { unknown += 1; return nil }
+                    return .init(box: .init(x1: g.x1, y1: g.y1, x2: g.x2, y2: g.y2), cls: c,
+                                 ignore: g.difficult == true || g.crowd == true, crowd: g.crowd == true)
+                }
+                let d = (rec.boxes ?? []).map { b in DetectionMetrics.Detection(box: .init(x1: b.b[0], y1: b.b[1], x2: b.b[2], y2: b.b[3]), cls: b.c, score: b.s) }
+                images.append(.init(truth: t, detections: d))
+            }
+            guard !images.isEmpty else { return nil }
+            var m = DetectionMetrics.evaluate(images, labels: info.labels)
+            m["ground_truth_boxes_with_unknown_labels"] = unknown
+            return m
+        }
         var truthOne: [Int] = [], truthMany: [Set<Int>] = [], probs: [[Double]] = []
         let multilabel = info.task == TaskKind.multilabel.rawValue
         var labelled = 0

@@ -129,17 +129,17 @@ public enum BatchWorker {
 /// a batch line equals the online answer for the same image.
 public final class LocalBackend: BatchBackend {
     public let model: LoadedModel
-    let handler: ClassificationHandler
+    let handler: any TaskHandler
     let explainer: Explainer?
     let maxPixels: Int
     public var info: JobModelInfo { JobModelInfo(task: model.task.rawValue, labels: model.labels) }
 
     public init(model: LoadedModel, explain: Bool, maxPixels: Int) throws {
-        guard model.task.isClassification else {
-            throw BatchError("model task \(model.task.rawValue) is not served yet (classification models only; detection comes with issue 15)")
+        if explain && !model.task.isClassification {
+            throw BatchError("explanations are for classification models; \(model.task.rawValue) models are scored with `fovea batch score`")
         }
         self.model = model
-        handler = ClassificationHandler(model)
+        handler = try TaskHandlers.make(model)
         explainer = explain ? try Explainer(model: model) : nil
         self.maxPixels = maxPixels
     }
@@ -149,6 +149,8 @@ public final class LocalBackend: BatchBackend {
         do { img = try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch let e as ImageError {
             throw ItemFailure.permanent(e.description)
         }
+        guard let classifier = handler as? ClassificationHandler else { return try detect(img) }
+        let handler = classifier
         let x = handler.preprocess(img)
         let probs: [Float]
         do { probs = handler.postprocess(try handler.run([x]))[0].probs } catch { throw ItemFailure.transient("model error: \(error)") }
@@ -181,5 +183,27 @@ public final class LocalBackend: BatchBackend {
             }
         }
         return r
+    }
+
+    func detect(_ img: RGBImage) throws -> ItemRecord {
+        let prepared: PreparedImage
+        do { prepared = try handler.prepare(img) } catch let e as ModelError { throw ItemFailure.permanent(e.description) }
+        let result: DetectionResult
+        do {
+            guard let r = try handler.infer([prepared]).first as? DetectionResult else { throw ItemFailure.fatal("the model gave no detection answer") }
+            result = r
+        } catch let e as ItemFailure { throw e } catch { throw ItemFailure.transient("model error: \(error)") }
+        var r = ItemRecord(i: 0, ok: true)
+        r.boxes = result.boxes.map(RecordBox.init)
+        r.width = img.width
+        r.height = img.height
+        return r
+    }
+}
+
+extension RecordBox {
+    init(_ b: DetectedBox) {
+        self.init(c: b.labelIndex, s: Double(b.score), b: [b.topX, b.topY, b.bottomX, b.bottomY].map(Double.init),
+                  p: b.polygon.map { $0.map { $0.map(Double.init) } })
     }
 }

@@ -82,6 +82,20 @@ public final class EndpointBackend: BatchBackend {
         guard let row = rows.first else {
             throw ItemFailure.permanent("\(item.name): \(headers.first(name: "x-fovea-row-errors") ?? "the endpoint dropped the image as unreadable")")
         }
+        if let boxes = row["boxes"] as? [[String: Any]] {
+            let index = Dictionary(info.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            var r = ItemRecord(i: 0, ok: true)
+            r.boxes = try boxes.map { b in
+                guard let label = b["label"] as? String, let k = index[label], let score = b["score"] as? Double,
+                      let c = b["box"] as? [String: Double], let x1 = c["topX"], let y1 = c["topY"], let x2 = c["bottomX"], let y2 = c["bottomY"] else {
+                    throw ItemFailure.fatal("the deployment answered a box the job's model cannot have (\(b["label"] ?? "no label")); pin --deployment")
+                }
+                // float32 model values: snapped back to the exact float as the in-process path keeps them
+                return RecordBox(c: k, s: Double(Float(score)), b: [x1, y1, x2, y2].map { Double(Float($0)) },
+                                 p: (b["polygon"] as? [[Double]]).map { $0.map { $0.map { Double(Float($0)) } } })
+            }
+            return r
+        }
         guard let probs = row["probs"] as? [Double], let labels = row["labels"] as? [String] else {
             throw ItemFailure.permanent("\(item.name): the answer has no probs/labels (not a classification model?)")
         }

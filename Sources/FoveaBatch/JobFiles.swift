@@ -55,11 +55,22 @@ public struct JobModelInfo: Codable, Equatable, Sendable {
 }
 
 /// One image's outcome, as a worker reports it and a part file keeps it.
+/// One detected box of a detection job's record: class index, score, normalised corners, polygons (segmentation).
+public struct RecordBox: Codable, Equatable, Sendable {
+    public var c: Int
+    public var s: Double
+    public var b: [Double]
+    public var p: [[Double]]?
+    public init(c: Int, s: Double, b: [Double], p: [[Double]]?) { self.c = c; self.s = s; self.b = b; self.p = p }
+}
+
 public struct ItemRecord: Codable, Equatable, Sendable {
     public var i: Int
     public var ok: Bool
     public var error: String?
     public var probs: [Double]?
+    /// Detection jobs: the image's boxes as the model answered them.
+    public var boxes: [RecordBox]?
     public var width: Int?
     public var height: Int?
     /// Explain jobs: the classes explained and their files (relative to the output folder; null = not requested).
@@ -72,7 +83,7 @@ public struct ItemRecord: Codable, Equatable, Sendable {
 
     // The probabilities are float32 model outputs: they travel and rest as base64 of their little-endian bytes
     // ("probs_f32"), exact and ~5x cheaper to encode and decode than 1000 decimal numbers.
-    enum CodingKeys: String, CodingKey { case i, ok, error, probs = "probs_f32", width, height, targets, visualizations, attributions, attempts, ms }
+    enum CodingKeys: String, CodingKey { case i, ok, error, probs = "probs_f32", boxes, width, height, targets, visualizations, attributions, attempts, ms }
 
     public init(from d: Decoder) throws {
         let c = try d.container(keyedBy: CodingKeys.self)
@@ -85,6 +96,7 @@ public struct ItemRecord: Codable, Equatable, Sendable {
             }
             probs = data.withUnsafeBytes { raw in (0..<(data.count / 4)).map { Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))) } }
         }
+        boxes = try c.decodeIfPresent([RecordBox].self, forKey: .boxes)
         width = try c.decodeIfPresent(Int.self, forKey: .width)
         height = try c.decodeIfPresent(Int.self, forKey: .height)
         targets = try c.decodeIfPresent([Int].self, forKey: .targets)
@@ -104,6 +116,7 @@ public struct ItemRecord: Codable, Equatable, Sendable {
             for p in probs { withUnsafeBytes(of: Float(p).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
             try c.encode(bytes.base64EncodedString(), forKey: .probs)
         }
+        try c.encodeIfPresent(boxes, forKey: .boxes)
         try c.encodeIfPresent(width, forKey: .width)
         try c.encodeIfPresent(height, forKey: .height)
         try c.encodeIfPresent(targets, forKey: .targets)

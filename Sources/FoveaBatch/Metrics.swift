@@ -95,6 +95,19 @@ public enum Metrics {
     public static func table(_ m: [String: Any], rows: Int = 20) -> String {
         var out: [String] = []
         let images = m["images"] as? Int ?? 0
+        if let map = m["map"] as? Double {
+            out.append(String(format: "detection metrics over %d labelled images: mAP@[.5:.95] %.4f   mAP@.5 %.4f   mAP@.75 %.4f   VOC mAP@.5 %.4f",
+                              images, map, m["map_50"] as? Double ?? 0, m["map_75"] as? Double ?? 0, m["voc_map_50"] as? Double ?? 0))
+            func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            let per = (m["per_class"] as? [[String: Any]] ?? []).sorted { ($0["support"] as? Int ?? 0) > ($1["support"] as? Int ?? 0) }
+            if !per.isEmpty { out.append(pad("class", 32) + "         AP       AP50       AP75   VOC AP50   boxes") }
+            for r in per.prefix(rows) {
+                out.append(pad(r["label"] as? String ?? "?", 32) + String(format: " %10.4f %10.4f %10.4f %10.4f %7d", r["ap"] as? Double ?? 0,
+                    r["ap50"] as? Double ?? 0, r["ap75"] as? Double ?? 0, r["voc_ap50"] as? Double ?? 0, r["support"] as? Int ?? 0))
+            }
+            if per.count > rows { out.append("… \(per.count - rows) more classes in metrics.json") }
+            return out.joined(separator: "\n")
+        }
         if let a = m["accuracy"] as? Double {
             out.append(String(format: "metrics over %d labelled images: accuracy %.4f   top-%d accuracy %.4f", images, a, m["top_k"] as? Int ?? 5, m["top5_accuracy"] as? Double ?? 0))
         } else if let micro = m["micro"] as? [String: Double] {

@@ -230,9 +230,6 @@ struct BatchJobOptions: ParsableArguments {
         } else {
             let m = model ?? o.settings.model ?? "mobilenetv2-imagenet:1"
             let loaded = try cli { try ModelFolder.load(try reg.resolve(m).directory) }
-            guard loaded.task.isClassification else {
-                throw CLIError("model \(m) is \(loaded.task.rawValue); batch jobs handle classification models for now (detection comes with issue 15)")
-            }
             o.modelInfo = JobModelInfo(task: loaded.task.rawValue, labels: loaded.labels)
             o.model = m
             workerArgs += ["--model", m, "--registry", reg.root.path, "--threads", String(threads)]

@@ -108,7 +108,6 @@ struct BatchDeploymentCommand: AsyncParsableCommand {
             do { s = try BatchSettings.parse(yaml: yaml, file: file) } catch let e as BatchError { throw CLIError(e.description) }
             guard let m = s.model else { throw CLIError("\(file): 'model' is required (a registered model as name:version)") }
             let loaded = try cli { try ModelFolder.load(try registry.value.resolve(m).directory) }
-            guard loaded.task.isClassification else { throw CLIError("\(file): model \(m) is \(loaded.task.rawValue); batch jobs handle classification models for now") }
             do {
                 let e = try BatchStore(stateDirectory: state.store.directory).putDeployment(yaml: yaml, file: file, setDefault: setDefault)
                 printJSON(showEndpoint(e))
