@@ -11,6 +11,11 @@ public struct DetectedBox: Sendable, Equatable {
     public var topX: Float, topY: Float, bottomX: Float, bottomY: Float
     /// Instance segmentation: contours, each a flat [x1, y1, x2, y2, ...] list normalised to [0, 1].
     public var polygon: [[Float]]?
+    public init(label: String, labelIndex: Int, score: Float, topX: Float, topY: Float, bottomX: Float, bottomY: Float,
+                polygon: [[Float]]?) {
+        self.label = label; self.labelIndex = labelIndex; self.score = score
+        self.topX = topX; self.topY = topY; self.bottomX = bottomX; self.bottomY = bottomY; self.polygon = polygon
+    }
 }
 
 /// AutoML's detection answer: `{"boxes": [{"box": {...}, "label": ..., "score": ...[, "polygon": ...]}]}`.
@@ -69,8 +74,9 @@ public func nonMaxSuppression(_ boxes: [(Float, Float, Float, Float)], scores: [
 
 /// AutoML's YOLOv5 path: letterbox → model → objectness filter → obj × class, best class → class-offset NMS →
 /// at most 300 → unpad, clip and normalise by the resized size.
-public struct YOLOHandler: TaskHandler {
+public struct YOLOHandler: TiledDetector {
     public let model: LoadedModel
+    public let tiling: Tiling?
     public let size: Int
     public let scoreThreshold: Float, iouThreshold: Float
     public static let maxDetections = 300
@@ -87,11 +93,12 @@ public struct YOLOHandler: TaskHandler {
             s = h
         }
         size = s
+        tiling = Tiling(model.settings)
         scoreThreshold = Float(model.settings.double("box_score_thresh") ?? 0.1)
         iouThreshold = Float(model.settings.double("nms_iou_thresh") ?? 0.5)
     }
 
-    public func prepare(_ img: RGBImage) throws -> PreparedImage {
+    public func prepareOne(_ img: RGBImage) throws -> PreparedImage {
         let lb = Letterbox(width: img.width, height: img.height, size: size)
         let padded = lb.apply(img)
         let t = Tensor(uninitialized: [3, size, size])
@@ -106,7 +113,7 @@ public struct YOLOHandler: TaskHandler {
         return PreparedImage(tensor: t, originalWidth: img.width, originalHeight: img.height, letterbox: lb)
     }
 
-    public func infer(_ batch: [PreparedImage]) throws -> [any TaskResult] {
+    public func detect(_ batch: [PreparedImage]) throws -> [DetectionResult] {
         if batch.isEmpty { return [] }
         let per = 3 * size * size
         let x = Tensor(uninitialized: [batch.count, 3, size, size])
@@ -155,8 +162,9 @@ public struct YOLOHandler: TaskHandler {
 /// (bicubic, aspect not kept, as the documented consumer does), ImageNet normalisation, one image per run
 /// (thresholds, NMS and top-k are inside the graph); boxes normalised by the input size; Mask R-CNN masks
 /// turned into AutoML's polygons.
-public struct RCNNHandler: TaskHandler {
+public struct RCNNHandler: TiledDetector {
     public let model: LoadedModel
+    public let tiling: Tiling?
     public let width: Int, height: Int
     public let mean: [Float], std: [Float]
     public let scoreThreshold: Float
@@ -174,6 +182,7 @@ public struct RCNNHandler: TaskHandler {
         }
         width = w
         height = h
+        tiling = Tiling(model.settings)
         mean = model.settings.list("image_mean")?.map { Float($0) } ?? Preprocess.imagenetMean
         std = model.settings.list("image_std")?.map { Float($0) } ?? Preprocess.imagenetStd
         scoreThreshold = Float(model.settings.double("box_score_thresh") ?? 0.3)
@@ -186,14 +195,14 @@ public struct RCNNHandler: TaskHandler {
         }
     }
 
-    public func prepare(_ img: RGBImage) throws -> PreparedImage {
+    public func prepareOne(_ img: RGBImage) throws -> PreparedImage {
         let r = PillowResize.resize(img, width: width, height: height, filter: .bicubic)
         let t = Tensor(uninitialized: [3, height, width])
         Preprocess.normalize(r, mean: mean, std: std, into: t.f32)
         return PreparedImage(tensor: t, originalWidth: img.width, originalHeight: img.height)
     }
 
-    public func infer(_ batch: [PreparedImage]) throws -> [any TaskResult] {
+    public func detect(_ batch: [PreparedImage]) throws -> [DetectionResult] {
         try batch.map { p in
             let x = p.tensor.reshaped([1, 3, height, width])
             let out = try model.engine.run([model.engine.inputNames[0]: x])
@@ -226,5 +235,96 @@ public struct RCNNHandler: TaskHandler {
             result.append(box)
         }
         return DetectionResult(boxes: result)
+    }
+}
+
+/// AutoML's tiling for small objects: the whole image and a grid of overlapping tiles are scored as separate
+/// images; tile boxes are mapped back to the image and duplicates (same label, from different tiles, IoU >
+/// `tile_predictions_nms_thresh`) removed, keeping the higher score — tiling_helper.get_tiles and
+/// merge_predictions_from_tiles_and_images, step for step.
+public struct Tiling: Sendable, Equatable {
+    public var columns: Int, rows: Int
+    public var overlap: Double
+    public var nmsThreshold: Float
+
+    public init?(_ s: Settings) {
+        guard let g = s.list("tile_grid_size"), g.count == 2 else { return nil }
+        columns = Int(g[0]); rows = Int(g[1])
+        overlap = s.double("tile_overlap_ratio") ?? 0.25
+        nmsThreshold = Float(s.double("tile_predictions_nms_thresh") ?? 0.25)
+    }
+
+    public struct Rect: Sendable, Equatable {
+        public var x1, y1, x2, y2: Int
+        public init(x1: Int, y1: Int, x2: Int, y2: Int) { self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2 }
+    }
+
+    /// The tiles of a width x height image: x outer, y inner, corners rounded half to even (torch's round).
+    public func tiles(width: Int, height: Int) throws -> [Rect] {
+        let r = Float(overlap)
+        let tw = Float(width) / (r + (1 - r) * Float(columns)), th = Float(height) / (r + (1 - r) * Float(rows))
+        func starts(_ n: Int, _ len: Int, _ t: Float) -> [Float] {
+            let step = (1 - r) * t
+            var v: [Float] = []
+            var k = 0
+            while v.count < n { let x = Float(k) * step; if x >= Float(len) { break }; v.append(x); k += 1 }
+            return v
+        }
+        var out: [Rect] = []
+        for x in starts(columns, width, tw) {
+            for y in starts(rows, height, th) {
+                let rect = Rect(x1: Int(x.rounded(.toNearestOrEven)), y1: Int(y.rounded(.toNearestOrEven)),
+                                x2: Int((x + tw).rounded(.toNearestOrEven)), y2: Int((y + th).rounded(.toNearestOrEven)))
+                guard min(rect.x2, width) - rect.x1 >= 2, min(rect.y2, height) - rect.y1 >= 2 else {
+                    throw ModelError.invalid("the image (\(width)x\(height)) is too small for tile_grid_size \(columns)x\(rows)")
+                }
+                out.append(rect)
+            }
+        }
+        return out
+    }
+
+    /// The tile's pixels (the part inside the image).
+    public static func crop(_ img: RGBImage, _ t: Rect) -> RGBImage {
+        let x2 = min(t.x2, img.width), y2 = min(t.y2, img.height), w = x2 - t.x1, h = y2 - t.y1
+        var px = [UInt8](repeating: 0, count: w * h * 3)
+        for y in 0..<h {
+            let src = ((t.y1 + y) * img.width + t.x1) * 3
+            for k in 0..<(w * 3) { px[y * w * 3 + k] = img.pixels[src + k] }
+        }
+        return RGBImage(width: w, height: h, pixels: px)
+    }
+
+    /// Merges the whole image's boxes (first) and each tile's (normalised to its tile) into the image's answer.
+    public func merge(image: DetectionResult, tiles: [(Rect, DetectionResult, Int, Int)], width: Int, height: Int) -> DetectionResult {
+        let W = Float(width), H = Float(height)
+        var boxes: [DetectedBox] = image.boxes
+        var origin: [Rect] = Array(repeating: Rect(x1: 0, y1: 0, x2: width, y2: height), count: image.boxes.count)
+        for (t, r, tw, th) in tiles {
+            for var b in r.boxes {
+                let fx = Float(tw) / W, fy = Float(th) / H, ox = Float(t.x1) / W, oy = Float(t.y1) / H
+                b.topX = ox + b.topX * fx; b.bottomX = ox + b.bottomX * fx
+                b.topY = oy + b.topY * fy; b.bottomY = oy + b.bottomY * fy
+                b.polygon = b.polygon.map { $0.map { poly in poly.enumerated().map { $0.offset % 2 == 0 ? ox + $0.element * fx : oy + $0.element * fy } } }
+                boxes.append(b)
+                origin.append(t)
+            }
+        }
+        let order = boxes.indices.sorted { boxes[$0].score != boxes[$1].score ? boxes[$0].score > boxes[$1].score : $0 < $1 }
+        var duplicate = [Bool](repeating: false, count: boxes.count)
+        for (k, i) in order.enumerated() where !duplicate[i] {
+            let a = boxes[i]
+            for j in order[(k + 1)...] where !duplicate[j] && boxes[j].labelIndex == a.labelIndex && origin[j] != origin[i] {
+                let b = boxes[j]
+                // IoU in pixels, as pycocotools computes it for the merge
+                let ax1 = a.topX * W, ay1 = a.topY * H, ax2 = a.bottomX * W, ay2 = a.bottomY * H
+                let bx1 = b.topX * W, by1 = b.topY * H, bx2 = b.bottomX * W, by2 = b.bottomY * H
+                let iw = min(ax2, bx2) - max(ax1, bx1), ih = min(ay2, by2) - max(ay1, by1)
+                guard iw > 0, ih > 0 else { continue }
+                let inter = iw * ih, union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+                if union > 0 && inter / union > nmsThreshold { duplicate[j] = true }
+            }
+        }
+        return DetectionResult(boxes: boxes.indices.filter { !duplicate[$0] }.map { boxes[$0] })
     }
 }

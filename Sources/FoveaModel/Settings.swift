@@ -61,6 +61,9 @@ public struct Settings: Sendable, Equatable {
             }
             values[key] = try Settings.check(key, v, kind)
         }
+        if let o = double("tile_overlap_ratio"), o >= 1 {
+            throw ModelError.invalid("settings.json: 'tile_overlap_ratio' must be >= 0 and < 1, got \(o)")
+        }
         if case .int(let r)? = values["valid_resize_size"], case .int(let c)? = values["valid_crop_size"], c > r {
             warnings.append("settings.json: valid_crop_size \(c) is larger than valid_resize_size \(r); the crop will be padded with black")
         }
@@ -87,9 +90,19 @@ public struct Settings: Sendable, Equatable {
             return .string(s)
         case .gridOrNull:
             if v == .null { return .null }
-            guard case .array(let a) = v, a.count == 2, let c = number(a[0]), let r = number(a[1]), c >= 1, r >= 1,
-                  c == c.rounded(), r == r.rounded() else { throw bad("must be null or [columns, rows] of positive integers") }
-            return .list([c, r])
+            var cr: [Double]? = nil
+            if case .array(let a) = v, a.count == 2, let c = number(a[0]), let r = number(a[1]) { cr = [c, r] }
+            if case .string(let str) = v {
+                // AutoML's parse_tile_grid_size_str: "3x2" or "(3, 2)"
+                let parts = str.trimmingCharacters(in: CharacterSet(charactersIn: "() ")).split(whereSeparator: { $0 == "x" || $0 == "," })
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, let c = Int(parts[0]), let r = Int(parts[1]) { cr = [Double(c), Double(r)] }
+            }
+            guard let g = cr, g[0] >= 1, g[1] >= 1, g[0] == g[0].rounded(), g[1] == g[1].rounded(), g[0] <= 64, g[1] <= 64 else {
+                throw bad("must be null, [columns, rows] or \"CxR\" with positive integers up to 64 (such as \"3x2\")")
+            }
+            guard g[0] > 1 || g[1] > 1 else { throw bad("must split the image: at least one of columns and rows greater than 1") }
+            return .list(g)
         case .floats3, .positiveFloats3:
             guard case .array(let a) = v, a.count == 3 else { throw bad("must be a list of 3 numbers") }
             let d = try a.map { x -> Double in

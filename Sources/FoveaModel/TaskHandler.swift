@@ -9,6 +9,8 @@ public struct PreparedImage: @unchecked Sendable {
     public var originalWidth: Int, originalHeight: Int
     /// YOLO's letterbox (nil for the other tasks).
     public var letterbox: Letterbox?
+    /// Detection with tiling: each tile of the image, prepared as an image of its own.
+    public var tiles: [TilePart] = []
     public init(tensor: Tensor, originalWidth: Int, originalHeight: Int, letterbox: Letterbox? = nil) {
         self.tensor = tensor
         self.originalWidth = originalWidth
@@ -51,6 +53,50 @@ public enum TaskHandlers {
             case .rcnn: return try RCNNHandler(model)
             }
         }
+    }
+}
+
+/// One tile of an image: where it lies and its own prepared input.
+public struct TilePart: @unchecked Sendable {
+    public var rect: Tiling.Rect
+    public var image: PreparedImage
+}
+
+/// A detector scores prepared images; tiling (when settings.json asks for it) is the same for every architecture:
+/// the image and its tiles are prepared and scored as separate images, then merged.
+public protocol TiledDetector: TaskHandler {
+    var tiling: Tiling? { get }
+    func prepareOne(_ img: RGBImage) throws -> PreparedImage
+    func detect(_ items: [PreparedImage]) throws -> [DetectionResult]
+}
+
+extension TiledDetector {
+    public func prepare(_ img: RGBImage) throws -> PreparedImage {
+        var p = try prepareOne(img)
+        if let tiling {
+            p.tiles = try tiling.tiles(width: img.width, height: img.height).map { r in
+                TilePart(rect: r, image: try prepareOne(Tiling.crop(img, r)))
+            }
+        }
+        return p
+    }
+
+    public func infer(_ batch: [PreparedImage]) throws -> [any TaskResult] {
+        let all = batch.flatMap { [$0] + $0.tiles.map(\.image) }
+        let results = try detect(all)
+        var out: [any TaskResult] = []
+        var k = 0
+        for p in batch {
+            let whole = results[k]
+            k += 1
+            guard let tiling, !p.tiles.isEmpty else { out.append(whole); continue }
+            let parts = p.tiles.map { t -> (Tiling.Rect, DetectionResult, Int, Int) in
+                defer { k += 1 }
+                return (t.rect, results[k], t.image.originalWidth, t.image.originalHeight)
+            }
+            out.append(tiling.merge(image: whole, tiles: parts, width: p.originalWidth, height: p.originalHeight))
+        }
+        return out
     }
 }
 

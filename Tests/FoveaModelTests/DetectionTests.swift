@@ -206,3 +206,99 @@ final class DetectionTests: XCTestCase {
         }
     }
 }
+
+/// AutoML's tiling: small objects that the whole-image pass cannot see are found in tiles, mapped back to the
+/// image and not duplicated where tiles overlap; bad grids are refused naming the setting.
+final class TilingTests: XCTestCase {
+    /// The real detector with settings.json replaced.
+    func detector(_ settings: String) throws -> any TaskHandler {
+        let dir = Paths.temp("tiling")
+        let src = Paths.models.appendingPathComponent("yolov3-tiny-coco/1")
+        for f in ["MLmodel", "labels.json", "model.onnx"] {
+            try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(f), withDestinationURL: src.appendingPathComponent(f))
+        }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("artifacts"), withIntermediateDirectories: true)
+        try Data(settings.utf8).write(to: dir.appendingPathComponent("artifacts/settings.json"))
+        return try TaskHandlers.make(try ModelFolder.load(dir))
+    }
+
+    /// A 2400x1600 gray canvas with the coffee photo (240x160) inside the first tile, a second one (210x140) where
+    /// the first two tiles overlap (seen by both: it must come out once) and the cat photo (420x280) in the last
+    /// tile; the whole image shrunk to 320 leaves them 30-55 pixels wide, the tiles about three times that.
+    func scene() throws -> (RGBImage, [(String, Float, Float, Float, Float)]) {
+        let W = 2400, H = 1600
+        var px = [UInt8](repeating: 120, count: W * H * 3)
+        var where_: [(String, Float, Float, Float, Float)] = []
+        for (name, label, x0, y0, w, h) in [("coffee", "cup", 300, 250, 240, 160), ("coffee", "cup", 740, 560, 210, 140),
+                                            ("chelsea", "cat", 1900, 1150, 420, 280)] {
+            let img = PillowResize.resize(try ImageDecoder.decode(contentsOf: Paths.samples.appendingPathComponent(name + ".png")), width: w, height: h)
+            for y in 0..<h { for x in 0..<w { for c in 0..<3 { px[((y0 + y) * W + x0 + x) * 3 + c] = img.pixels[(y * w + x) * 3 + c] } } }
+            where_.append((label, Float(x0) / Float(W), Float(y0) / Float(H), Float(x0 + w) / Float(W), Float(y0 + h) / Float(H)))
+        }
+        return (RGBImage(width: W, height: H, pixels: px), where_)
+    }
+
+    func testSmallObjectsAreFoundInTilesAndMergedOnce() throws {
+        let (img, truth) = try scene()
+        let base = #"{"img_size": 320, "box_score_thresh": 0.1, "nms_iou_thresh": 0.5"#
+        let plain = try XCTUnwrap(try detector(base + "}").predict([img]).first as? DetectionResult)
+        XCTAssertFalse(plain.boxes.contains { $0.label == "cup" || $0.label == "cat" }, "\(plain.boxes.map(\.label))")
+        let tiled = try XCTUnwrap(try detector(base + #", "tile_grid_size": "3x2", "tile_overlap_ratio": 0.25, "tile_predictions_nms_thresh": 0.25}"#)
+            .predict([img]).first as? DetectionResult)
+        for (label, x1, y1, x2, y2) in truth {
+            // a box of the label centred on each pasted photo (image coordinates, not the tile's)
+            let found = tiled.boxes.filter { b in
+                let cx = (b.topX + b.bottomX) / 2, cy = (b.topY + b.bottomY) / 2
+                return b.label == label && cx > x1 && cx < x2 && cy > y1 && cy < y2
+            }
+            XCTAssertGreaterThanOrEqual(found.count, 1, "\(label) in [\(x1), \(y1), \(x2), \(y2)]: \(tiled.boxes)")
+        }
+        XCTAssertEqual(tiled.boxes.filter { $0.label == "cup" }.count, 2, "the cup seen by two tiles is merged: \(tiled.boxes)")
+    }
+
+    /// The merge rule itself: a duplicate is the same label from another tile (or the whole image) with IoU above the
+    /// threshold; boxes of one tile, or of other labels, are never merged; the higher score stays; order is kept.
+    func testMergeRemovesCrossTileDuplicatesOnly() throws {
+        let t = Tiling(cols: 2, rows: 1, overlap: 0.5)
+        func box(_ l: Int, _ s: Float, _ x1: Float, _ y1: Float, _ x2: Float, _ y2: Float) -> DetectedBox {
+            DetectedBox(label: "l\(l)", labelIndex: l, score: s, topX: x1, topY: y1, bottomX: x2, bottomY: y2, polygon: nil)
+        }
+        let whole = DetectionResult(boxes: [box(0, 0.6, 0.30, 0.30, 0.50, 0.50)])
+        // tile 0 covers x 0..0.75 of a 400x200 image; its boxes are normalised to the tile (300x200)
+        let tile0 = DetectionResult(boxes: [box(0, 0.9, 0.40, 0.30, 0.66, 0.50),    // = whole's box: duplicate of lower score -> whole's goes
+                                            box(0, 0.8, 0.42, 0.32, 0.68, 0.52),    // same tile as the 0.9: kept
+                                            box(1, 0.7, 0.40, 0.30, 0.66, 0.50)])   // other label: kept
+        let r = t.merge(image: whole, tiles: [(Tiling.Rect(x1: 0, y1: 0, x2: 300, y2: 200), tile0, 300, 200)], width: 400, height: 200)
+        XCTAssertEqual(r.boxes.map(\.score), [0.9, 0.8, 0.7])
+        XCTAssertEqual(Double(r.boxes[0].topX), 0.30, accuracy: 1e-6, "tile coordinates mapped to the image")
+        XCTAssertEqual(Double(r.boxes[0].bottomX), 0.495, accuracy: 1e-6)
+    }
+
+    func testTilesFollowAutoMLGrid() throws {
+        let t = Tiling(cols: 3, rows: 2, overlap: 0.25)
+        let tiles = try t.tiles(width: 2400, height: 1600)
+        XCTAssertEqual(tiles.count, 6)
+        // tile width 2400 / (0.25 + 0.75 * 3) = 960, step 720; height 1600 / 1.75 = 914.29, step 685.71
+        XCTAssertEqual(tiles.map(\.x1), [0, 0, 720, 720, 1440, 1440])
+        XCTAssertEqual(tiles.map(\.y1), [0, 686, 0, 686, 0, 686])
+        XCTAssertEqual(tiles[5].x2, 2400)
+        XCTAssertEqual(tiles[5].y2, 1600)
+        XCTAssertThrowsError(try t.tiles(width: 3, height: 2)) { XCTAssertTrue("\($0)".contains("too small"), "\($0)") }
+    }
+
+    func testBadGridsNameTheSetting() throws {
+        for (v, why) in [(#""0x3""#, "positive"), (#""3""#, "CxR"), (#"[1, 1]"#, "split"), (#""3x2", "tile_overlap_ratio": 1.0"#, "tile_overlap_ratio")] {
+            XCTAssertThrowsError(try detector(#"{"tile_grid_size": "# + v + "}")) { e in
+                XCTAssertTrue("\(e)".contains("tile_") && "\(e)".contains(why == "CxR" ? "CxR" : why), "\(v): \(e)")
+            }
+        }
+    }
+}
+
+extension Tiling {
+    init(cols: Int, rows: Int, overlap: Double) {
+        var s = try! Settings(task: .objectDetection, json: Data("{\"tile_grid_size\": [\(cols), \(rows)], \"tile_overlap_ratio\": \(overlap)}".utf8), yolo: true)
+        s.warnings = []
+        self = Tiling(s)!
+    }
+}
