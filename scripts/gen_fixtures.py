@@ -264,6 +264,119 @@ def dw_act(cin, k, act):
 block("conv_depthwise_wide_clip", away((1, 10, 6, 20)), lambda: dw_act(10, 3, "Clip"))
 block("conv_depthwise_5x5_relu", away((1, 9, 7, 7)), lambda: dw_act(9, 5, "Relu"))
 
+# ---- detection ops (forward only unless noted): NMS with ties and an empty result, RoiAlign in both coordinate
+# modes, TopK ties, Resize modes, data-dependent shapes (NonZero, Range, a computed TopK k), empty tensors, If/Loop ----
+I64, BOOL = TP.INT64, TP.BOOL
+bx = np.array([[[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10], [5, 0, 15, 10]]], np.float32)
+sc = np.array([[[0.9, 0.9, 0.8, 0.7, 0.9, 0.6], [0.1, 0.5, 0.5, 0.5, 0.05, 0.3]]], np.float32)   # ties broken by index
+nms_in = [("boxes", bx), ("scores", sc), ("max_out", np.array([3], np.int64)), ("iou", np.array([0.5], np.float32)),
+          ("thr", np.array([0.2], np.float32))]
+case("nms_ties_threshold", [N("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["sel"])], nms_in, ["sel"],
+     grad=[], out_types={"sel": I64}, opset=11)
+case("nms_center_box", [N("NonMaxSuppression", ["boxes", "scores", "max_out", "iou"], ["sel"], center_point_box=1)], nms_in[:4], ["sel"],
+     grad=[], out_types={"sel": I64}, opset=11)
+case("nms_nothing_survives", [N("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["sel"])],
+     nms_in[:4] + [("thr", np.array([0.95], np.float32))], ["sel"], grad=[], out_types={"sel": I64}, opset=11)
+feat = rng.standard_normal((2, 3, 12, 16)).astype(np.float32)
+rois = np.array([[1.5, 2.0, 9.3, 7.7], [0, 0, 15, 11], [3.2, 4.1, 3.6, 4.4], [-2, -1, 5, 6]], np.float32)
+bidx = np.array([0, 1, 1, 0], np.int64)
+case("roialign_output_half_pixel", [N("RoiAlign", ["x", "rois", "bi"], ["y"], output_height=3, output_width=4, sampling_ratio=2, spatial_scale=0.5)],
+     [("x", feat), ("rois", rois), ("bi", bidx)], ["y"], grad=[], opset=11)
+case("roialign_half_pixel_adaptive_max", [N("RoiAlign", ["x", "rois", "bi"], ["y"], output_height=2, output_width=2, sampling_ratio=0,
+     spatial_scale=1.0, mode="max", coordinate_transformation_mode="half_pixel")], [("x", feat), ("rois", rois), ("bi", bidx)], ["y"], grad=[], opset=16)
+case("roialign_no_rois", [N("RoiAlign", ["x", "rois", "bi"], ["y"], output_height=2, output_width=2)],
+     [("x", feat), ("rois", np.zeros((0, 4), np.float32)), ("bi", np.zeros(0, np.int64))], ["y"], grad=[], opset=11)
+tk = np.array([[3, 1, 3, 2, 5, 5], [0, 0, 1, 1, 2, 2]], np.float32)
+case("topk_ties_largest", [N("TopK", ["x", "k"], ["v", "i"], axis=1)], [("x", tk)], ["v", "i"], inits={"k": np.array([4], np.int64)},
+     grad=[], out_types={"i": I64}, opset=11)
+case("topk_grad", [N("TopK", ["x", "k"], ["v", "i"], axis=1)], [("x", spaced((3, 6)))], ["v", "i"], inits={"k": np.array([2], np.int64)},
+     grad=["x"], out_types={"i": I64}, opset=11)
+case("topk_smallest_axis0", [N("TopK", ["x", "k"], ["v", "i"], axis=0, largest=0)], [("x", away((5, 3))), ("k", np.array([2], np.int64))],
+     ["v", "i"], grad=[], out_types={"i": I64}, opset=11)
+# k computed from the data (min(3, count of values > 0)): the shape depends on values
+xk = away((7,))
+case("topk_computed_k", [N("Greater", ["x", "zero"], ["pos"]), N("Cast", ["pos"], ["posi"], to=7), N("ReduceSum", ["posi"], ["npos"], keepdims=1),
+                         N("Min", ["npos", "three"], ["k"]), N("TopK", ["x", "k"], ["v", "i"])],
+     [("x", xk)], ["v", "i"], inits={"zero": np.array(0, np.float32), "three": np.array([3], np.int64)}, grad=[], out_types={"i": I64}, opset=12)
+up = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
+for mode, ctm, nm, scales in [("nearest", "asymmetric", "floor", [1, 1, 2, 2]), ("nearest", "half_pixel", "round_prefer_floor", [1, 1, 2.5, 1.5]),
+                              ("nearest", "align_corners", "round_prefer_ceil", [1, 1, 0.7, 1.9]), ("linear", "half_pixel", "round_prefer_floor", [1, 1, 2, 3]),
+                              ("linear", "align_corners", "round_prefer_floor", [1, 1, 1.5, 0.6]), ("linear", "pytorch_half_pixel", "floor", [1, 1, 0.34, 2])]:
+    case(f"resize_{mode}_{ctm}", [N("Resize", ["x", "roi", "scales"], ["y"], mode=mode, coordinate_transformation_mode=ctm, nearest_mode=nm)],
+         [("x", up)], ["y"], inits={"roi": np.zeros(0, np.float32), "scales": np.array(scales, np.float32)}, grad=["x"], opset=11)
+case("resize_sizes_nearest", [N("Resize", ["x", "roi", "scales", "sizes"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+     [("x", up)], ["y"], inits={"roi": np.zeros(0, np.float32), "scales": np.zeros(0, np.float32), "sizes": np.array([1, 2, 7, 9], np.int64)}, grad=[], opset=11)
+ct = rng.standard_normal((1, 4, 5, 6)).astype(np.float32); wct = rng.standard_normal((4, 3, 2, 2)).astype(np.float32) * 0.3
+case("convtranspose_2x2_s2", [N("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2])], [("x", ct), ("w", wct), ("b", rng.standard_normal(3).astype(np.float32))],
+     ["y"], grad=[], opset=11)
+wct2 = rng.standard_normal((4, 2, 3, 3)).astype(np.float32) * 0.3
+case("convtranspose_grouped_pads_outpad", [N("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 0, 1, 1], output_padding=[1, 0], group=2)],
+     [("x", ct), ("w", wct2)], ["y"], grad=[], opset=11)
+mask = rng.standard_normal((3, 4)) > 0.3
+case("nonzero_then_gathernd", [N("NonZero", ["m"], ["nz"]), N("Transpose", ["nz"], ["idx"], perm=[1, 0]), N("GatherND", ["x", "idx"], ["y"])],
+     [("m", mask), ("x", away((3, 4, 2)))], ["y"], grad=[], opset=11)
+case("nonzero_empty", [N("NonZero", ["m"], ["nz"])], [("m", np.zeros((2, 3), bool))], ["nz"], grad=[], out_types={"nz": I64}, opset=11)
+case("range_from_data", [N("ReduceMax", ["n"], ["hi"], keepdims=0), N("Range", ["lo", "hi", "step"], ["y"])],
+     [("n", np.array([3, 11, 7], np.int64))], ["y"], inits={"lo": np.array(1, np.int64), "step": np.array(3, np.int64)}, grad=[], out_types={"y": I64}, opset=11)
+a3 = rng.standard_normal((2, 3)).astype(np.float32); b3 = np.round(a3, 0).astype(np.float32)
+case("compare_logic_where", [N("Equal", ["ai", "bi"], ["e"]), N("Greater", ["a", "b"], ["g"]), N("Less", ["a", "b"], ["l"]),
+                              N("Or", ["g", "e"], ["o"]), N("Xor", ["g", "l"], ["xo"]), N("And", ["o", "xo"], ["an"]), N("Not", ["an"], ["nt"]),
+                              N("Where", ["nt", "a", "b"], ["y"])],
+     [("a", a3), ("b", b3), ("ai", np.array([[1, 2, 3], [4, 5, 6]], np.int64)), ("bi", np.array([1, 0, 3], np.int64))], ["y", "nt"],
+     grad=[], out_types={"nt": BOOL}, opset=11)
+case("where_broadcast_grad", [N("Where", ["c", "a", "b"], ["y"])],
+     [("c", rng.standard_normal((2, 1, 4)) > 0), ("a", away((3, 4))), ("b", away((2, 3, 1)))], ["y"], grad=["a", "b"], opset=11)
+case("mod_int_and_fmod", [N("Mod", ["ai", "bi"], ["m"]), N("Mod", ["a", "b"], ["f"], fmod=1)],
+     [("ai", np.array([-7, 7, -7, 7, 0], np.int64)), ("bi", np.array([3, -3, -3, 3, 5], np.int64)),
+      ("a", np.array([-7.5, 7.5, 2.0], np.float32)), ("b", np.array([2.0, -2.0, 0.75], np.float32))], ["m", "f"], grad=[], out_types={"m": I64}, opset=11)
+case("min_max_variadic", [N("Min", ["a", "b", "c"], ["mn"]), N("Max", ["a", "b"], ["mx"])],
+     [("a", away((2, 3))), ("b", away((3,))), ("c", away((2, 1)))], ["mn", "mx"], grad=[], opset=11)
+rf = rng.standard_normal((2, 3, 4)).astype(np.float32)
+case("reduce_max_min_prod", [N("ReduceMax", ["x"], ["mx"], axes=[1]), N("ReduceMin", ["x"], ["mn"], axes=[0, 2], keepdims=0),
+                             N("ReduceProd", ["x"], ["pr"], axes=[2])], [("x", rf)], ["mx", "mn", "pr"], grad=[], opset=11)
+case("exp_log_floor_ceil", [N("Exp", ["x"], ["e"]), N("Mul", ["x", "x"], ["sq"]),
+                            N("Log", ["sq"], ["l"]), N("Floor", ["x"], ["fl"]), N("Ceil", ["x"], ["ce"])],
+     [("x", away((3, 4)))], ["e", "l", "fl", "ce"], grad=[], opset=11)
+case("exp_log_grad", [N("Exp", ["x"], ["e"]), N("Log", ["e"], ["y"])], [("x", away((2, 5), scale=0.5))], ["y"], grad=["x"], opset=11)
+case("scatter_elements_and_nd", [N("ScatterElements", ["x", "i", "u"], ["s"], axis=1), N("ScatterND", ["x", "ind", "upd"], ["n"])],
+     [("x", away((3, 4))), ("i", np.array([[0, 3], [1, 1], [2, 0]], np.int64)), ("u", away((3, 2))),
+      ("ind", np.array([[2], [0]], np.int64)), ("upd", away((2, 4)))], ["s", "n"], grad=[], opset=11)
+case("scatternd_grad", [N("ScatterND", ["x", "ind", "upd"], ["y"])], [("x", away((4, 3))), ("upd", away((2, 3)))], ["y"],
+     inits={"ind": np.array([[3], [1]], np.int64)}, grad=["x", "upd"], opset=11)
+# empty tensors flowing through ordinary ops (no box survived)
+e0 = np.zeros((0, 4), np.float32)
+case("empty_tensors_flow", [N("Mul", ["b", "two"], ["m"]), N("Concat", ["m", "b"], ["c"], axis=0), N("Slice", ["c", "s0", "s1", "ax"], ["sl"]),
+                            N("Gather", ["sl", "gi"], ["g"], axis=1), N("ReduceMax", ["c"], ["rm"], axes=[1], keepdims=0),
+                            N("TopK", ["rm", "k0"], ["tv", "ti"])],
+     [("b", e0)], ["g", "rm", "tv"], inits={"two": np.array(2, np.float32), "s0": np.array([0], np.int64), "s1": np.array([2], np.int64),
+                                            "ax": np.array([1], np.int64), "gi": np.array([1], np.int64), "k0": np.array([0], np.int64)}, grad=[], opset=11)
+# If with outer-scope reads, and a Loop that stacks scan outputs and carries a value (as Mask R-CNN's paste loop)
+then_g = H.make_graph([N("Add", ["x", "one"], ["t_out"])], "then", [], [vinfo("t_out", [2, 3])])
+else_g = H.make_graph([N("Mul", ["x", "x"], ["e_out"])], "else", [], [vinfo("e_out", [2, 3])])
+xi = away((2, 3))
+for flag in [True, False]:
+    case(f"if_outer_scope_{str(flag).lower()}", [N("ReduceSum", ["c"], ["cs"], keepdims=0), N("Greater", ["cs", "zero"], ["cond"]),
+                                                 N("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)],
+         [("x", xi), ("c", np.array([1.0 if flag else -1.0], np.float32))], ["y"], inits={"one": np.array(1, np.float32), "zero": np.array(0, np.float32)},
+         grad=[], opset=11)
+body = H.make_graph([N("Cast", ["iter"], ["itf"], to=1), N("Mul", ["x", "itf"], ["scan_v"]), N("Add", ["acc_in", "scan_v"], ["acc_out"]),
+                     N("Identity", ["cond_in"], ["cond_out"])], "body",
+                    [H.make_tensor_value_info("iter", I64, []), H.make_tensor_value_info("cond_in", BOOL, []), vinfo("acc_in", [2, 3])],
+                    [H.make_tensor_value_info("cond_out", BOOL, []), vinfo("acc_out", [2, 3]), vinfo("scan_v", [2, 3])])
+for trips in [3, 0]:
+    case(f"loop_scan_outer_scope_{trips}", [N("Loop", ["m", "", "acc0"], ["acc", "stack"], body=body)],
+         [("x", xi), ("acc0", np.zeros((2, 3), np.float32))], ["acc", "stack"], inits={"m": np.array(trips, np.int64)}, grad=[], opset=11)
+# ViT with a dynamic batch (torch's export): the class token is expanded with Equal/Where on the input's shape
+def vit_cls_token():
+    nodes = [N("Shape", ["x"], ["sh"]), N("Gather", ["sh", "zero"], ["n"], axis=0), N("Unsqueeze", ["n"], ["n1"], axes=[0]),
+             N("Concat", ["n1", "minus1s"], ["want"], axis=0), N("Equal", ["want", "minus1s3"], ["isneg"]),
+             N("Where", ["isneg", "ones3", "want"], ["shape"]), N("Expand", ["cls", "shape"], ["clsx"]),
+             N("Concat", ["clsx", "x"], ["y"], axis=1)]
+    return nodes, {"zero": np.array(0, np.int64), "minus1s": np.array([-1, -1], np.int64), "minus1s3": np.array([-1, -1, -1], np.int64),
+                   "ones3": np.array([1, 1, 1], np.int64), "cls": rng.standard_normal((1, 1, 8)).astype(np.float32)}
+nodes, inits = vit_cls_token()
+case("vit_dynamic_batch_cls_token", nodes, [("x", away((3, 4, 8)))], ["y"], inits=inits, grad=["x"], opset=12, dims={"x": ["batch", 4, 8]})
+
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump({"generator": "scripts/gen_fixtures.py", "onnx": onnx.__version__, "onnxruntime": ort.__version__, "cases": cases}, f, indent=1)
 print(f"wrote {len(cases)} cases to {OUT}")
