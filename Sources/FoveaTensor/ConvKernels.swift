@@ -26,16 +26,24 @@ public struct ConvGeometry: Sendable, Equatable {
 
 /// im2col: col[(ci*kh + i)*kw + j][oh*wo + ow] = x[ci][oh*sh - pt + i*dh][ow*sw - pl + j*dw] (0 outside).
 public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>) {
-    let hw = g.ho * g.wo
+    im2colRows(x, g, col, rows: 0..<g.ho)
+}
+
+/// im2col of the output rows `rows` only: col[k][(oh - rows.lowerBound)*wo + ow], each of the kdim rows
+/// rows.count * wo long (a band that stays in cache while its GEMM runs).
+public func im2colRows(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, rows band: Range<Int>) {
+    let hw = band.count * g.wo
     for ci in 0..<g.c {
         let xc = x + ci * g.h * g.w
         for i in 0..<g.kh {
-            let (ohLo, ohHi) = ConvGeometry.validRange(out: g.ho, n: g.h, s: g.sh, p: g.pt, kd: i * g.dh)
+            var (ohLo, ohHi) = ConvGeometry.validRange(out: g.ho, n: g.h, s: g.sh, p: g.pt, kd: i * g.dh)
+            ohLo = min(max(ohLo, band.lowerBound), band.upperBound)
+            ohHi = min(max(ohHi, ohLo), band.upperBound)
             for j in 0..<g.kw {
-                let row = col + ((ci * g.kh + i) * g.kw + j) * hw
+                let row = col + ((ci * g.kh + i) * g.kw + j) * hw - band.lowerBound * g.wo
                 let (owLo, owHi) = ConvGeometry.validRange(out: g.wo, n: g.w, s: g.sw, p: g.pl, kd: j * g.dw)
-                if ohLo > 0 { row.initialize(repeating: 0, count: ohLo * g.wo) }
-                if ohHi < g.ho { (row + ohHi * g.wo).initialize(repeating: 0, count: (g.ho - ohHi) * g.wo) }
+                if ohLo > band.lowerBound { (row + band.lowerBound * g.wo).initialize(repeating: 0, count: (ohLo - band.lowerBound) * g.wo) }
+                if ohHi < band.upperBound { (row + ohHi * g.wo).initialize(repeating: 0, count: (band.upperBound - ohHi) * g.wo) }
                 let off = j * g.dw - g.pl
                 for oh in ohLo..<ohHi {
                     let r = row + oh * g.wo

@@ -82,13 +82,21 @@ struct ONNXCommand: ParsableCommand {
         @Flag(help: "Also time forward + backward (input gradient of output 0's first element per item).")
         var backward = false
         @Flag(help: "Print time per op type (and the slowest nodes) to stderr.") var profile = false
+        @Option(help: "NAME=X.npy (or X.npy for a one-input model) instead of random input: detection graphs do data-dependent work. Repeatable.")
+        var input: [String] = []
 
         func run() throws {
             Threads.count = threads
             let m = try loadModel(model)
             var feeds: [String: Tensor] = [:]
             var rng = SplitMix64(seed: 42)
-            for v in m.graph.inputs {
+            for spec in input {
+                let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+                let name = parts.count == 2 ? parts[0] : (m.graph.inputs.count == 1 ? m.graph.inputs[0].name : "")
+                guard !name.isEmpty else { throw CLIError("--input \(spec): name the input (NAME=X.npy); the model takes several") }
+                feeds[name] = try Npy.read(URL(fileURLWithPath: parts.last!))
+            }
+            for v in m.graph.inputs where feeds[v.name] == nil {
                 guard let dims = v.dims else { throw CLIError("input '\(v.name)' has no declared shape") }
                 let shape = dims.enumerated().map { k, d -> Int in
                     if k == 0 { return batch }

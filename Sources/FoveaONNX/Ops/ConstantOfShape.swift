@@ -15,8 +15,12 @@ final class ConstantOfShapeOp: Operator {
         return [TensorDesc(s.ints, value.dtype)]
     }
     func forward(_ a: ForwardArgs) {
-        let es = value.dtype.byteSize
-        for k in 0..<a.y.count { (a.y.raw + k * es).copyMemory(from: value.raw, byteCount: es) }
+        let n = a.y.count
+        switch value.dtype {
+        case .float32: a.y.f32.update(repeating: value.f32[0], count: n)
+        case .int64: a.y.i64.update(repeating: value.i64[0], count: n)
+        case .bool: a.y.u8.update(repeating: value.u8[0], count: n)
+        }
     }
     func backward(_ a: BackwardArgs) {}
 }

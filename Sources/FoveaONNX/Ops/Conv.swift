@@ -73,6 +73,8 @@ final class ConvOp: Operator {
         if isPointwise(s.geo) || isDepthwise(s) { return 0 }
         return s.geo.c * s.geo.kh * s.geo.kw * s.geo.ho * s.geo.wo
     }
+    /// Above this many floats an im2col buffer is built and multiplied in bands of output rows.
+    static let bandFloats = 256 * 1024
     /// Depthwise work is split over at most this many threads (each has its own padded-plane scratch).
     static let maxParts = 8
     /// Whether the channel-blocked depthwise kernels handle this conv (one output channel per input channel).
@@ -153,6 +155,20 @@ final class ConvOp: Operator {
                     let yg = y.f32 + (n * s.cout + gi * coutG) * hw
                     let wg = w.f32 + gi * coutG * kdim
                     let src: UnsafePointer<Float>
+                    if !pointwise && kdim * hw > ConvOp.bandFloats && g.wo > 0 {
+                        // a large im2col in bands of output rows that stay in cache with their GEMM
+                        let rowsPerBand = max(1, ConvOp.bandFloats / (kdim * g.wo))
+                        var r0 = 0
+                        while r0 < g.ho {
+                            let band = r0..<min(g.ho, r0 + rowsPerBand), cnt = band.count * g.wo
+                            im2colRows(xg, g, col, rows: band)
+                            sgemmBiasClamp(m: coutG, n: cnt, k: kdim, a: wg, lda: kdim, b: col, ldb: cnt,
+                                           bias: bias.map { UnsafePointer($0 + gi * coutG) }, lo: lo, hi: hi,
+                                           clamp: activation != nil, c: yg + r0 * g.wo, ldc: hw)
+                            r0 = band.upperBound
+                        }
+                        continue
+                    }
                     if pointwise { src = UnsafePointer(xg) } else { im2col(xg, g, col); src = UnsafePointer(col) }
                     if bias == nil && activation == nil {
                         sgemm(m: coutG, n: hw, k: kdim, a: wg, lda: kdim, b: src, ldb: hw, c: yg, ldc: hw)

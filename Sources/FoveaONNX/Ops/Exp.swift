@@ -8,8 +8,7 @@ final class ExpOp: Operator {
     var saves: Saves { .outputs }
     func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] { try sameDesc(ctx, i) }
     func forward(_ a: ForwardArgs) {
-        let x = a.x.f32, y = a.y.f32
-        for i in 0..<a.y.count { y[i] = expf(x[i]) }
+        vexp(a.x.f32, a.y.f32, a.y.count)
     }
     func backward(_ a: BackwardArgs) {
         guard let gx = a.gx(0) else { return }

@@ -31,19 +31,44 @@ final class NonMaxSuppressionOp: Operator {
         let nb = boxes.shape[0], nbox = boxes.shape[1], nc = scores.shape[1]
         var out: [Int64] = []
         var cand: [Int] = []
-        var kept: [Int] = []
+        // corners as (x0, y0, x1, y1) with min/max applied once, and areas (onnxruntime's SuppressByIOU, precomputed)
+        var x0 = [Float](repeating: 0, count: nbox), y0 = x0, x1 = x0, y1 = x0, area = x0
+        var keptX0: [Float] = [], keptY0: [Float] = [], keptX1: [Float] = [], keptY1: [Float] = [], keptA: [Float] = []
         for b in 0..<nb {
             let bx = boxes.f32 + b * nbox * 4
+            for k in 0..<nbox {
+                let p = bx + k * 4
+                if centerPointBox {
+                    x0[k] = p[0] - p[2] / 2; x1[k] = p[0] + p[2] / 2; y0[k] = p[1] - p[3] / 2; y1[k] = p[1] + p[3] / 2
+                } else {
+                    y0[k] = min(p[0], p[2]); y1[k] = max(p[0], p[2]); x0[k] = min(p[1], p[3]); x1[k] = max(p[1], p[3])
+                }
+                area[k] = (x1[k] - x0[k]) * (y1[k] - y0[k])
+            }
             for c in 0..<nc {
                 let sc = scores.f32 + (b * nc + c) * nbox
                 cand.removeAll(keepingCapacity: true)
                 for k in 0..<nbox where scoreT.map({ sc[k] > $0 }) ?? true { cand.append(k) }
                 cand.sort { sc[$0] != sc[$1] ? sc[$0] > sc[$1] : $0 < $1 }
-                kept.removeAll(keepingCapacity: true)
+                keptX0.removeAll(keepingCapacity: true); keptY0.removeAll(keepingCapacity: true)
+                keptX1.removeAll(keepingCapacity: true); keptY1.removeAll(keepingCapacity: true); keptA.removeAll(keepingCapacity: true)
                 for k in cand {
-                    if kept.count >= maxOut { break }
-                    if kept.contains(where: { suppress(bx, $0, k, iouT) }) { continue }
-                    kept.append(k)
+                    if keptA.count >= maxOut { break }
+                    var suppressed = false
+                    let ax0 = x0[k], ay0 = y0[k], ax1 = x1[k], ay1 = y1[k], aa = area[k]
+                    for j in 0..<keptA.count {
+                        let ix0 = max(ax0, keptX0[j]), ix1 = min(ax1, keptX1[j])
+                        if ix1 <= ix0 { continue }
+                        let iy0 = max(ay0, keptY0[j]), iy1 = min(ay1, keptY1[j])
+                        if iy1 <= iy0 { continue }
+                        let inter = (ix1 - ix0) * (iy1 - iy0)
+                        if inter <= 0 { continue }
+                        let union = aa + keptA[j] - inter
+                        if aa <= 0 || keptA[j] <= 0 || union <= 0 { continue }
+                        if inter / union > iouT { suppressed = true; break }
+                    }
+                    if suppressed { continue }
+                    keptX0.append(ax0); keptY0.append(ay0); keptX1.append(ax1); keptY1.append(ay1); keptA.append(aa)
                     out += [Int64(b), Int64(c), Int64(k)]
                 }
             }

@@ -34,11 +34,10 @@ final class RoiAlignOp: Operator {
     func forward(_ a: ForwardArgs) {
         let x = a.x, rois = a.input(1).f32, bi = a.input(2), y = a.y.f32
         let (nImg, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let n = a.y.shape[0]
+        let n = a.y.shape[0], bins = outH * outW
         let off: Float = halfPixel ? 0.5 : 0
-        // per sample: four corner offsets and weights, shared by all channels
-        struct Sample { var o1: Int, o2: Int, o3: Int, o4: Int; var w1: Float, w2: Float, w3: Float, w4: Float }
-        var samples: [Sample] = []
+        // per roi: every bin's bilinear samples (four corner offsets and weights), shared by all channels
+        var ofs: [Int32] = [], wts: [Float] = [], start = [Int](repeating: 0, count: bins + 1)
         for r in 0..<n {
             let img = min(max(Int(bi.i64[r]), 0), max(nImg - 1, 0))
             let rs = rois + r * 4
@@ -50,43 +49,57 @@ final class RoiAlignOp: Operator {
             let gh = samplingRatio > 0 ? samplingRatio : Int(ceilf(rh / Float(outH)))
             let gw = samplingRatio > 0 ? samplingRatio : Int(ceilf(rw / Float(outW)))
             let count = Float(max(gh * gw, 1))
+            ofs.removeAll(keepingCapacity: true)
+            wts.removeAll(keepingCapacity: true)
             for ph in 0..<outH {
                 for pw in 0..<outW {
-                    samples.removeAll(keepingCapacity: true)
+                    start[ph * outW + pw] = ofs.count / 4
                     for iy in 0..<gh {
                         let yy = sh + Float(ph) * binH + (Float(iy) + 0.5) * binH / Float(gh)
                         for ix in 0..<gw {
                             let xx = sw + Float(pw) * binW + (Float(ix) + 0.5) * binW / Float(gw)
                             if yy < -1 || yy > Float(h) || xx < -1 || xx > Float(w) {
-                                samples.append(Sample(o1: 0, o2: 0, o3: 0, o4: 0, w1: 0, w2: 0, w3: 0, w4: 0))
+                                ofs += [0, 0, 0, 0]; wts += [0, 0, 0, 0]
                                 continue
                             }
-                            var y0 = yy
-                            if y0 <= 0 { y0 = 0 }
-                            var x0 = xx
-                            if x0 <= 0 { x0 = 0 }
+                            var y0 = max(yy, 0), x0 = max(xx, 0)
                             var yl = Int(y0), xl = Int(x0), yh: Int, xh: Int
                             if yl >= h - 1 { yh = h - 1; yl = h - 1; y0 = Float(yl) } else { yh = yl + 1 }
                             if xl >= w - 1 { xh = w - 1; xl = w - 1; x0 = Float(xl) } else { xh = xl + 1 }
                             let ly = y0 - Float(yl), lx = x0 - Float(xl), hy = 1 - ly, hx = 1 - lx
-                            samples.append(Sample(o1: yl * w + xl, o2: yl * w + xh, o3: yh * w + xl, o4: yh * w + xh,
-                                                  w1: hy * hx, w2: hy * lx, w3: ly * hx, w4: ly * lx))
+                            ofs += [Int32(yl * w + xl), Int32(yl * w + xh), Int32(yh * w + xl), Int32(yh * w + xh)]
+                            wts += [hy * hx, hy * lx, ly * hx, ly * lx]
                         }
                     }
+                }
+            }
+            start[bins] = ofs.count / 4
+            ofs.withUnsafeBufferPointer { o in
+                wts.withUnsafeBufferPointer { wt in
+                    let o = o.baseAddress!, wt = wt.baseAddress!
                     for ch in 0..<c {
                         let p = x.f32 + (img * c + ch) * h * w
-                        var acc: Float = maxMode ? -.greatestFiniteMagnitude : 0
-                        var first = true
-                        for s in samples {
+                        let dst = y + (r * c + ch) * bins
+                        for bin in 0..<bins {
+                            let s0 = start[bin], s1 = start[bin + 1]
                             if maxMode {
-                                let v = max(max(s.w1 * p[s.o1], s.w2 * p[s.o2]), max(s.w3 * p[s.o3], s.w4 * p[s.o4]))
-                                acc = first ? v : max(acc, v)
-                                first = false
+                                var acc: Float = 0
+                                for s in s0..<s1 {
+                                    let q = 4 * s
+                                    let v = max(max(wt[q] * p[Int(o[q])], wt[q + 1] * p[Int(o[q + 1])]),
+                                                max(wt[q + 2] * p[Int(o[q + 2])], wt[q + 3] * p[Int(o[q + 3])]))
+                                    acc = s == s0 ? v : max(acc, v)
+                                }
+                                dst[bin] = acc
                             } else {
-                                acc += s.w1 * p[s.o1] + s.w2 * p[s.o2] + s.w3 * p[s.o3] + s.w4 * p[s.o4]
+                                var acc: Float = 0
+                                for s in s0..<s1 {
+                                    let q = 4 * s
+                                    acc += wt[q] * p[Int(o[q])] + wt[q + 1] * p[Int(o[q + 1])] + wt[q + 2] * p[Int(o[q + 2])] + wt[q + 3] * p[Int(o[q + 3])]
+                                }
+                                dst[bin] = acc / count
                             }
                         }
-                        y[((r * c + ch) * outH + ph) * outW + pw] = maxMode ? (samples.isEmpty ? 0 : acc) : acc / count
                     }
                 }
             }

@@ -22,29 +22,38 @@ final class ScatterElementsOp: Operator {
         return [x]
     }
     func forward(_ a: ForwardArgs) {
-        let x = a.x, idx = a.input(1), u = a.input(2), y = a.y
+        let x = a.x, indices = a.input(1), u = a.input(2), y = a.y
         copyAll(x, y)
         let ax = normAxis(axis, x.rank)
-        let ys = contiguousStrides(x.shape), us = contiguousStrides(u.shape)
-        let d = x.shape[ax]
-        for k in 0..<u.count {
-            var rem = k, off = 0
-            for dim in 0..<u.rank {
-                let c = rem / us[dim]
-                rem -= c * us[dim]
-                if dim == ax {
-                    var v = Int(idx.i64[k])
-                    if v < 0 { v += d }
-                    v = min(max(v, 0), max(d - 1, 0))
-                    off += v * ys[dim]
-                } else {
-                    off += c * ys[dim]
-                }
+        let ys = contiguousStrides(x.shape)
+        let d = x.shape[ax], r = u.rank
+        guard u.count > 0 else { return }
+        // rows of the updates' last axis; the offset of every axis but `axis` advances with an odometer
+        let last = u.shape[r - 1]
+        var idx = [Int](repeating: 0, count: max(r - 1, 0))
+        var base = 0
+        for row in 0..<(u.count / max(last, 1)) {
+            for j in 0..<last {
+                let k = row * last + j
+                var v = Int(idx64(idx: k))
+                if v < 0 { v += d }
+                v = min(max(v, 0), max(d - 1, 0))
+                let off = ax == r - 1 ? base + v * ys[ax] : base + v * ys[ax] + j * ys[r - 1]
+                write(y, off, u, k)
             }
-            write(y, off, u, k)
+            var dim = r - 2
+            while dim >= 0 {
+                idx[dim] += 1
+                if dim != ax { base += ys[dim] }
+                if idx[dim] < u.shape[dim] { break }
+                if dim != ax { base -= ys[dim] * u.shape[dim] }
+                idx[dim] = 0
+                dim -= 1
+            }
         }
+        func idx64(idx k: Int) -> Int64 { indices.i64[k] }
     }
-    func write(_ y: Tensor, _ off: Int, _ u: Tensor, _ k: Int) {
+    @inline(__always) func write(_ y: Tensor, _ off: Int, _ u: Tensor, _ k: Int) {
         switch (y.dtype, reduction) {
         case (.float32, "add"): y.f32[off] += u.f32[k]
         case (.float32, "mul"): y.f32[off] *= u.f32[k]

@@ -8,8 +8,7 @@ final class SigmoidOp: Operator {
     var saves: Saves { .outputs }
     func outputs(_ i: [TensorDesc?], constants: [Tensor?]) throws -> [TensorDesc] { try sameDesc(ctx, i) }
     func forward(_ a: ForwardArgs) {
-        let x = a.x.f32, y = a.y.f32
-        for i in 0..<a.y.count { y[i] = 1 / (1 + expf(-x[i])) }
+        vsigmoid(a.x.f32, a.y.f32, a.y.count)
     }
     func backward(_ a: BackwardArgs) {
         if a.applyRule("Sigmoid") { return }
