@@ -28,6 +28,7 @@ bench: build
 	python3 scripts/bench_server.py --fovea .build/$(CONFIG)/fovea
 	python3 scripts/bench_explain.py --fovea .build/$(CONFIG)/fovea
 	python3 scripts/bench_batch.py --fovea .build/$(CONFIG)/fovea
+	python3 scripts/bench_detection.py --fovea .build/$(CONFIG)/fovea
 
 # Regenerate the engine fixtures (committed) from scripts/gen_fixtures.py with onnxruntime.
 fixtures: bootstrap

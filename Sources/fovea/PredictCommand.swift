@@ -27,6 +27,8 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Detection models: write the image with its detections drawn (PNG) here.") var draw: String?
     @Option(help: "Largest image accepted, in pixels (Pillow's limit by default).") var maxPixels = ImageDecoder.defaultMaxPixels
     @Option(help: "Engine threads.") var threads: Int?
+    @Option(help: "Time each stage (decode, prepare, model, post-processing) over N runs per image; prints one JSON object per image to stderr.")
+    var timings: Int?
     @OptionGroup var registry: RegistryOption
 
     func run() throws {
@@ -50,6 +52,7 @@ struct PredictCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("\(path): cannot read: \(error.localizedDescription)\n".utf8)); failed = true
             }
         }
+        if let n = timings { try time(handler, decoded.map(\.0), runs: max(1, n)) }
         if !decoded.isEmpty {
             let results = try handler.infer(decoded.map(\.2))
             for ((path, img, _), r) in zip(decoded, results) {
@@ -71,6 +74,36 @@ struct PredictCommand: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// Stage times (medians over `runs`); the R-CNN family's post-processing (Mask R-CNN's polygons) apart from its model.
+    func time(_ handler: any TaskHandler, _ paths: [String], runs: Int) throws {
+        func ms(_ t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        for path in paths {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            var dec: [Double] = [], prep: [Double] = [], model: [Double] = [], post: [Double] = []
+            for _ in 0..<runs {
+                var t = DispatchTime.now().uptimeNanoseconds
+                let img = try ImageDecoder.decode(bytes, maxPixels: maxPixels)
+                dec.append(ms(t)); t = DispatchTime.now().uptimeNanoseconds
+                let p = try handler.prepare(img)
+                prep.append(ms(t)); t = DispatchTime.now().uptimeNanoseconds
+                if let r = handler as? RCNNHandler, p.tiles.isEmpty {
+                    let out = try r.model.engine.run([r.model.engine.inputNames[0]: p.tensor.reshaped([1] + p.tensor.shape)])
+                    model.append(ms(t)); t = DispatchTime.now().uptimeNanoseconds
+                    _ = try r.postprocess(out)
+                    post.append(ms(t))
+                } else {
+                    _ = try handler.infer([p])
+                    model.append(ms(t))
+                }
+            }
+            var o: [String: Any] = ["image": path, "runs": runs, "decode_ms": median(dec), "prepare_ms": median(prep), "model_ms": median(model)]
+            if !post.isEmpty { o["postprocess_ms"] = median(post) }
+            let d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
+            FileHandle.standardError.write(d + Data("\n".utf8))
+        }
     }
 
     func pad(_ s: String, _ n: Int) -> String { s.count < n ? s + String(repeating: " ", count: n - s.count) : s }
