@@ -10,8 +10,81 @@ public enum Passes {
         var g = graph
         g = constantsToInitializers(g)
         g = dropIdentities(g)
+        g = foldConstants(g)
         g = foldBatchNorm(g)
+        g = foldChannelAffine(g)
         g = fuseActivations(g)
+        return g
+    }
+
+    /// Nodes whose inputs are all initializers are evaluated once and become initializers (torchvision's
+    /// FrozenBatchNorm computes its scale and shift from constants this way). Outputs over 4M elements stay nodes.
+    static func foldConstants(_ graph: Graph) -> Graph {
+        var g = graph
+        let outputs = Set(g.outputs.map(\.name))
+        var kept: [Node] = []
+        for n in g.nodes {
+            guard !n.inputs.isEmpty, n.subgraphs.isEmpty, n.inputs.allSatisfy({ !$0.isEmpty && g.initializers[$0] != nil }),
+                  !n.outputs.contains(where: { outputs.contains($0) }),
+                  let op = try? OpRegistry.make(n, opset: g.opset) else { kept.append(n); continue }
+            let ins: [Tensor?] = n.inputs.map { g.initializers[$0] }
+            let descs = ins.map { $0.map { TensorDesc($0.shape, $0.dtype) } }
+            guard let outs = try? op.outputs(descs, constants: ins), outs.count >= n.outputs.count,
+                  outs.allSatisfy({ $0.count <= 4 << 20 }),
+                  let values = try? Plan.evaluate(op, inputs: ins, inDescs: descs, outDescs: outs) else { kept.append(n); continue }
+            for (j, name) in n.outputs.enumerated() where !name.isEmpty { g.initializers[name] = values[j] }
+        }
+        g.nodes = kept
+        return g
+    }
+
+    /// Conv followed by a Mul or Add with a per-output-channel constant ([C,1,1], [1,C,1,1] or one value), the
+    /// Conv's only reader: folded into the Conv's weights and bias (FrozenBatchNorm after folding constants).
+    static func foldChannelAffine(_ graph: Graph) -> Graph {
+        var g = graph
+        let outputs = Set(g.outputs.map(\.name))
+        var changed = true
+        while changed {
+            changed = false
+            let consumers = g.consumers()
+            var producer: [String: Int] = [:]
+            for (i, n) in g.nodes.enumerated() { for o in n.outputs { producer[o] = i } }
+            for (mi, m) in g.nodes.enumerated() where (m.opType == "Mul" || m.opType == "Add") && m.inputs.count == 2 {
+                let (xi, ci) = g.initializers[m.inputs[1]] != nil ? (0, 1) : (1, 0)
+                guard let k = g.initializers[m.inputs[ci]], k.dtype == .float32, let pi = producer[m.inputs[xi]],
+                      g.nodes[pi].opType == "Conv", g.nodes[pi].attributes["__activation"] == nil,
+                      consumers[m.inputs[xi]]?.count == 1, !outputs.contains(m.inputs[xi]),
+                      let w = g.initializers[g.nodes[pi].inputs[1]], w.dtype == .float32, w.rank == 4 else { continue }
+                let conv = g.nodes[pi]
+                let cout = w.shape[0]
+                let perChannel = k.count == cout && (k.shape == [cout, 1, 1] || k.shape == [1, cout, 1, 1])
+                guard perChannel || k.count == 1 else { continue }
+                let oldBias: Tensor? = conv.inputs.count > 2 && !conv.inputs[2].isEmpty ? g.initializers[conv.inputs[2]] : nil
+                if conv.inputs.count > 2 && !conv.inputs[2].isEmpty && oldBias == nil { continue }
+                let nw = w.copy(), nb = Tensor(zeros: [cout])
+                let per = w.count / max(cout, 1)
+                for o in 0..<cout {
+                    let v = k.f32[perChannel ? o : 0]
+                    let b0 = oldBias?.f32[o] ?? 0
+                    if m.opType == "Mul" {
+                        for q in 0..<per { nw.f32[o * per + q] *= v }
+                        nb.f32[o] = b0 * v
+                    } else {
+                        nb.f32[o] = b0 + v
+                    }
+                }
+                let base = m.outputs[0]
+                g.initializers[base + "::affine.W"] = nw
+                g.initializers[base + "::affine.B"] = nb
+                var c = conv
+                c.inputs = [conv.inputs[0], base + "::affine.W", base + "::affine.B"]
+                c.outputs = m.outputs
+                g.nodes[pi] = c
+                g.nodes.remove(at: mi)
+                changed = true
+                break
+            }
+        }
         return g
     }
 
