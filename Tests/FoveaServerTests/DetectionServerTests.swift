@@ -34,4 +34,28 @@ final class DetectionServerTests: XCTestCase {
         XCTAssertEqual(r.status, 400)
         XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains("classification"), String(decoding: r.body, as: UTF8.self))
     }
+
+    /// A detection batch job through the endpoint writes the same lines as the same job in process.
+    func testBatchDetectionThroughTheEndpointEqualsInProcess() async throws {
+        let s = try TestServer(endpoint: TestServer.endpoint(), deployments: [TestServer.deployment("blue", model: "yolov3-tiny-coco:1")])
+        defer { s.stop() }
+        try s.waitReady("blue")
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("fovea-detbatch-\(getpid())")
+        try? FileManager.default.removeItem(at: d)
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        for n in ["coffee.png", "chelsea.png", "astronaut.png"] {
+            try FileManager.default.copyItem(at: TestServer.root.appendingPathComponent("Tests/Fixtures/images/samples/\(n)"), to: d.appendingPathComponent(n))
+        }
+        let viaEndpoint = d.appendingPathComponent("out-endpoint"), inProcess = d.appendingPathComponent("out-local")
+        var r = try s.cli(["batch", "score", "--endpoint", "test-endpoint", "--registry", TestServer.registry.path, "--input", d.path,
+                           "--output", viaEndpoint.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        r = try TestServer.run(["batch", "score", "--model", "yolov3-tiny-coco:1", "--registry", TestServer.registry.path, "--input", d.path,
+                                "--output", inProcess.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        let a = try String(contentsOf: viaEndpoint.appendingPathComponent("predictions.jsonl"), encoding: .utf8)
+        XCTAssertEqual(a, try String(contentsOf: inProcess.appendingPathComponent("predictions.jsonl"), encoding: .utf8))
+        XCTAssertEqual(a.split(separator: "\n").count, 3)
+        XCTAssertTrue(a.contains("\"label\":\"cup\""), a)
+    }
 }
